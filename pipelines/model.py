@@ -1,0 +1,201 @@
+"""The domain model: projects, refs, pipelines, jobs and the task a runner receives.
+
+These are plain data. The store turns rows into them; the usecases change them
+only through ``pipelines.status.transition``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pipelines.status import Status
+
+ZERO_SHA = "0" * 40
+
+
+class RefKind(StrEnum):
+    BRANCH = "branch"
+    TAG = "tag"
+    COMMIT = "commit"  # a bare commit, triggered by hand
+
+
+@dataclass(frozen=True)
+class GitRef:
+    """What a pipeline was started for: a branch, a tag or a bare commit."""
+
+    kind: RefKind
+    name: str
+
+    @classmethod
+    def parse(cls, full_ref: str) -> GitRef:
+        """``refs/heads/x`` -> branch x, ``refs/tags/v1`` -> tag v1."""
+        for prefix, kind in (("refs/heads/", RefKind.BRANCH), ("refs/tags/", RefKind.TAG)):
+            if full_ref.startswith(prefix) and len(full_ref) > len(prefix):
+                return cls(kind, full_ref[len(prefix) :])
+        raise ValueError(f"not a branch or tag ref: {full_ref!r}")
+
+    @property
+    def full(self) -> str:
+        if self.kind is RefKind.BRANCH:
+            return f"refs/heads/{self.name}"
+        if self.kind is RefKind.TAG:
+            return f"refs/tags/{self.name}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class Project:
+    """An application whose repository Shipway builds."""
+
+    id: int
+    name: str
+    clone_url: str
+    gitlab_path: str
+    branches: tuple[str, ...]  # glob patterns of the branches that build
+    tags: tuple[str, ...]  # glob patterns of the tags that build
+    created_at: datetime
+
+    def builds(self, ref: GitRef) -> bool:
+        """Whether a push to ``ref`` starts a pipeline. A bare commit always builds."""
+        if ref.kind is RefKind.COMMIT:
+            return True
+        patterns = self.branches if ref.kind is RefKind.BRANCH else self.tags
+        return any(fnmatch.fnmatchcase(ref.name, pattern) for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    """A push of a branch or a tag, as GitLab (or Shipway's own git hook) reports it."""
+
+    kind: str  # "push" or "tag_push"
+    project_path: str
+    ref: GitRef
+    before: str
+    after: str
+    checkout_sha: str | None  # the commit to build; for an annotated tag, not ``after``
+    user: str
+    message: str | None
+    commit_count: int
+
+    @property
+    def deletes_ref(self) -> bool:
+        return self.after == ZERO_SHA
+
+    @property
+    def commit(self) -> str:
+        return self.checkout_sha or self.after
+
+
+@dataclass
+class Pipeline:
+    """One numbered run of a project's pipeline file for one commit."""
+
+    id: int
+    project_id: int
+    ref: GitRef
+    sha: str
+    source: str  # push, tag_push or api
+    status: Status
+    created_at: datetime
+    error: str | None = None  # why it failed before any job ran (invalid file, bad ref)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    triggered_by: str | None = None
+
+
+@dataclass
+class Job:
+    """One job of a pipeline: a script run in a container image by one runner."""
+
+    id: int
+    pipeline_id: int
+    name: str
+    stage: str
+    stage_index: int
+    image: str
+    script: tuple[str, ...]
+    variables: dict[str, str]
+    timeout_seconds: int
+    queue: str
+    status: Status
+    created_at: datetime
+    attempt: int = 1
+    exit_code: int | None = None
+    failure_reason: str | None = None
+    runner: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobTask:
+    """All a runner needs to execute a job, sent through the queue as plain JSON."""
+
+    job_id: int
+    pipeline_id: int
+    project: str
+    clone_url: str
+    sha: str
+    ref: GitRef
+    name: str
+    image: str
+    script: tuple[str, ...]
+    variables: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int = 3600
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "pipeline_id": self.pipeline_id,
+            "project": self.project,
+            "clone_url": self.clone_url,
+            "sha": self.sha,
+            "ref": {"kind": self.ref.kind.value, "name": self.ref.name},
+            "name": self.name,
+            "image": self.image,
+            "script": list(self.script),
+            "variables": dict(self.variables),
+            "timeout_seconds": self.timeout_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobTask:
+        return cls(
+            job_id=int(data["job_id"]),
+            pipeline_id=int(data["pipeline_id"]),
+            project=str(data["project"]),
+            clone_url=str(data["clone_url"]),
+            sha=str(data["sha"]),
+            ref=GitRef(RefKind(data["ref"]["kind"]), str(data["ref"]["name"])),
+            name=str(data["name"]),
+            image=str(data["image"]),
+            script=tuple(str(line) for line in data["script"]),
+            variables={str(k): str(v) for k, v in data["variables"].items()},
+            timeout_seconds=int(data["timeout_seconds"]),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """Variables the job's container sees. Webhook text travels only this way,
+        as environment values, never inside a command line."""
+        env = dict(self.variables)
+        env.update(
+            {
+                "CI": "true",
+                "SHIPWAY": "true",
+                "SHIPWAY_PROJECT_NAME": self.project,
+                "SHIPWAY_PIPELINE_ID": str(self.pipeline_id),
+                "SHIPWAY_JOB_ID": str(self.job_id),
+                "SHIPWAY_JOB_NAME": self.name,
+                "SHIPWAY_COMMIT_SHA": self.sha,
+                "SHIPWAY_COMMIT_REF_NAME": self.ref.name,
+            }
+        )
+        if self.ref.kind is RefKind.BRANCH:
+            env["SHIPWAY_COMMIT_BRANCH"] = self.ref.name
+        elif self.ref.kind is RefKind.TAG:
+            env["SHIPWAY_COMMIT_TAG"] = self.ref.name
+        return env

@@ -1,0 +1,90 @@
+"""One status type for jobs and pipelines, its transition table and a pure merge.
+
+A job's status changes only through :func:`transition`, which refuses any change
+the table does not list. A pipeline's status is never set by hand: it is
+:func:`merge` of its jobs' statuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from pipelines.errors import IllegalTransition
+
+
+class Status(StrEnum):
+    CREATED = "created"  # recorded; waits for the jobs it depends on
+    PENDING = "pending"  # handed to the queue; waits for a runner
+    RUNNING = "running"  # a runner executes it
+    SUCCESS = "success"  # finished with exit code 0
+    FAILED = "failed"  # finished non-zero, timed out, or could not start
+    CANCELED = "canceled"  # stopped by a person or superseded
+    SKIPPED = "skipped"  # will never run: an earlier stage failed
+    MANUAL = "manual"  # waits for a person to play it
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE
+
+
+FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELED, Status.SKIPPED})
+ACTIVE = frozenset({Status.PENDING, Status.RUNNING})
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.CREATED: frozenset({Status.PENDING, Status.SKIPPED, Status.CANCELED, Status.MANUAL}),
+    Status.MANUAL: frozenset({Status.PENDING, Status.SKIPPED, Status.CANCELED}),
+    Status.PENDING: frozenset({Status.RUNNING, Status.FAILED, Status.CANCELED}),
+    Status.RUNNING: frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELED}),
+    # Finished is final: a retry is a new attempt with a status of its own.
+    Status.SUCCESS: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELED: frozenset(),
+    Status.SKIPPED: frozenset(),
+}
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def transition(current: Status, target: Status) -> Status:
+    """Return ``target`` if ``current -> target`` is allowed; raise otherwise."""
+    if not can_transition(current, target):
+        raise IllegalTransition(f"a {current} job cannot become {target}")
+    return target
+
+
+def merge(jobs: Iterable[tuple[Status, bool]]) -> Status:
+    """The status of a pipeline made of jobs given as ``(status, allow_failure)``.
+
+    Active work wins over everything; once nothing is active, a failure that is not
+    allowed wins over a cancel, which wins over success. A failure that is allowed
+    counts as a success.
+    """
+    statuses = [
+        Status.SUCCESS if status is Status.FAILED and allow_failure else status
+        for status, allow_failure in jobs
+    ]
+    if not statuses:
+        return Status.CREATED
+    started = any(s.is_finished or s is Status.RUNNING for s in statuses)
+    if Status.RUNNING in statuses:
+        return Status.RUNNING
+    if Status.PENDING in statuses:
+        return Status.RUNNING if started else Status.PENDING
+    if Status.CREATED in statuses:
+        return Status.RUNNING if started else Status.CREATED
+    if Status.MANUAL in statuses:
+        return Status.MANUAL
+    if Status.FAILED in statuses:
+        return Status.FAILED
+    if Status.CANCELED in statuses:
+        return Status.CANCELED
+    if all(s is Status.SKIPPED for s in statuses):
+        return Status.SKIPPED
+    return Status.SUCCESS

@@ -1,0 +1,1 @@
+"""Shipway's runners: RQ workers that execute jobs in containers on any host."""

@@ -1,0 +1,181 @@
+"""Runs one job's script in a container of the job's image.
+
+Lifecycle of a job's container, whatever happens in between:
+create (labelled with the job and the runner) -> copy the workspace and the script
+in -> start -> stream its output -> wait -> remove. The workspace lives only inside
+the container, so removing the container removes the workspace too; a runner that
+died mid-job leaves labelled containers that :meth:`DockerExecutor.reap` removes
+when the runner starts again.
+
+Docker errors are translated here, at the edge: callers see an
+:class:`ExecutionResult` with a reason, or :class:`ExternalError` when the engine
+itself cannot be reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from pipelines.errors import ExternalError
+from pipelines.model import JobTask
+
+LABEL_JOB = "io.shipway.job"
+LABEL_RUNNER = "io.shipway.runner"
+SCRIPT_PATH = "/shipway/script.sh"
+WORKSPACE = "/workspace"
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    exit_code: int | None
+    failure_reason: str | None = None  # set when the script did not simply exit
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and self.failure_reason is None
+
+
+def render_script(lines: tuple[str, ...]) -> str:
+    """A POSIX shell script that echoes each command, then runs it, and stops at
+    the first failure. The commands are the pipeline file's own, by design; no
+    other text is put into the script."""
+    out = ["set -e"]
+    for line in lines:
+        shown = "$ " + line
+        out.append("printf '%s\\n' '" + shown.replace("'", "'\\''") + "'")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _tar_with(name: str, content: bytes, mode: int = 0o644) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        info.mode = mode
+        info.mtime = int(time.time())
+        tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+class DockerExecutor:
+    """Executes jobs on the Docker Engine the client talks to."""
+
+    def __init__(self, client: docker.DockerClient, runner_name: str) -> None:
+        self.client = client
+        self.runner_name = runner_name
+
+    def run(
+        self,
+        task: JobTask,
+        workspace_tar: bytes,
+        on_output: Callable[[bytes], None],
+        cancel: threading.Event,
+    ) -> ExecutionResult:
+        """Run the task's script; ``workspace_tar`` holds paths under ``workspace/``.
+
+        Returns when the script ended, timed out or was canceled; the container is
+        removed before this returns."""
+        missing = self._ensure_image(task.image)
+        if missing is not None:
+            return ExecutionResult(None, missing)
+        try:
+            container = self.client.containers.create(
+                task.image,
+                entrypoint=["/bin/sh", SCRIPT_PATH],
+                command=[],
+                working_dir=WORKSPACE,
+                environment=task.environment(),
+                labels={LABEL_JOB: str(task.job_id), LABEL_RUNNER: self.runner_name},
+                detach=True,
+            )
+        except docker.errors.APIError as exc:
+            return ExecutionResult(None, f"could not create the container: {exc.explanation}")
+        try:
+            container.put_archive("/", workspace_tar)
+            script = render_script(task.script).encode()
+            container.put_archive("/", _tar_with(SCRIPT_PATH.lstrip("/"), script, 0o755))
+            container.start()
+            return self._follow(container, task.timeout_seconds, on_output, cancel)
+        except docker.errors.APIError as exc:
+            return ExecutionResult(None, f"docker: {exc.explanation}")
+        finally:
+            self._remove(container)
+
+    def _follow(
+        self,
+        container: Container,
+        timeout_seconds: int,
+        on_output: Callable[[bytes], None],
+        cancel: threading.Event,
+    ) -> ExecutionResult:
+        stopped_because: list[str] = []
+        done = threading.Event()
+
+        def watchdog() -> None:
+            deadline = time.monotonic() + timeout_seconds
+            while not done.wait(0.2):
+                reason = None
+                if cancel.is_set():
+                    reason = "canceled"
+                elif time.monotonic() >= deadline:
+                    reason = f"timed out after {timeout_seconds}s"
+                if reason is not None:
+                    stopped_because.append(reason)
+                    with contextlib.suppress(docker.errors.APIError):
+                        container.kill()  # fails only if it ended on its own meanwhile
+                    return
+
+        guard = threading.Thread(target=watchdog, name=f"watchdog-{container.short_id}")
+        guard.start()
+        try:
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                on_output(chunk)
+            exit_code = int(container.wait()["StatusCode"])
+        finally:
+            done.set()
+            guard.join()
+        if stopped_because:
+            return ExecutionResult(exit_code, stopped_because[0])
+        return ExecutionResult(exit_code)
+
+    def _ensure_image(self, image: str) -> str | None:
+        try:
+            self.client.images.get(image)
+            return None
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise ExternalError(f"docker engine: {exc.explanation}") from exc
+        try:
+            self.client.images.pull(image)
+            return None
+        except docker.errors.APIError as exc:
+            return f"image {image} is not on this runner and could not be pulled: {exc.explanation}"
+
+    def _remove(self, container: Container) -> None:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise ExternalError(f"could not remove container {container.short_id}") from exc
+
+    def reap(self) -> int:
+        """Remove containers a previous life of this runner left behind."""
+        leftovers = self.client.containers.list(
+            all=True, filters={"label": f"{LABEL_RUNNER}={self.runner_name}"}
+        )
+        for container in leftovers:
+            self._remove(container)
+        return len(leftovers)

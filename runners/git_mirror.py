@@ -1,0 +1,163 @@
+"""A cache of bare mirrors of the repositories Shipway builds.
+
+Both the server (to read a commit's pipeline file and resolve refs) and the runners
+(to export a commit's tree) use it. Every git call takes an argument list, never a
+shell, and refs and commits are validated before they reach git, so no text from a
+webhook is ever interpreted as a command or an option.
+
+Concurrency: one mirror may be shared by several processes; clone and fetch hold an
+exclusive ``flock`` on ``<mirror>.lock``. Reads need no lock: git's object store is
+safe to read while a fetch adds to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipelines.errors import ExternalError, NotFound
+from pipelines.model import GitRef, RefKind
+
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHORT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+GIT_TIMEOUT_SECONDS = 600
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"})
+    return env
+
+
+class GitMirrors:
+    """Bare mirrors under ``root``, one per clone URL."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, clone_url: str) -> Path:
+        digest = hashlib.sha256(clone_url.encode()).hexdigest()[:20]
+        return self.root / f"{digest}.git"
+
+    def fetch(self, clone_url: str) -> Path:
+        """Create the mirror or bring it up to date with the remote."""
+        path = self.path_for(clone_url)
+        with self._locked(path):
+            if (path / "HEAD").exists():
+                self._git(path, "fetch", "--prune", "--quiet", "origin")
+            else:
+                self._clone(clone_url, path)
+        return path
+
+    def ensure_commit(self, clone_url: str, sha: str) -> Path:
+        """A mirror that holds ``sha``, fetching only when it does not yet."""
+        if not _FULL_SHA.match(sha):
+            raise NotFound(f"{sha!r} is not a full commit id")
+        path = self.path_for(clone_url)
+        if (path / "HEAD").exists() and self._has_commit(path, sha):
+            return path
+        self.fetch(clone_url)
+        if not self._has_commit(path, sha):
+            raise NotFound(f"commit {sha} is not in {clone_url}")
+        return path
+
+    def resolve(self, clone_url: str, ref: GitRef) -> str:
+        """The full commit id a branch, tag or (short) commit id names, after a fetch."""
+        path = self.fetch(clone_url)
+        if ref.kind is RefKind.COMMIT:
+            if not _SHORT_SHA.match(ref.name):
+                raise NotFound(f"{ref.name!r} is not a commit id (7 to 40 hex digits)")
+            target = f"{ref.name}^{{commit}}"
+        else:
+            target = f"{ref.full}^{{commit}}"
+        result = self._run(path, "rev-parse", "--verify", "--quiet", "--end-of-options", target)
+        if result.returncode != 0:
+            raise NotFound(f"{ref.kind} {ref.name!r} does not exist in {clone_url}")
+        return result.stdout.strip()
+
+    def read_file(self, clone_url: str, sha: str, file_path: str) -> str | None:
+        """A file's text at a commit, or None when the commit has no such file."""
+        path = self.ensure_commit(clone_url, sha)
+        result = self._run(path, "cat-file", "blob", f"{sha}:{file_path}")
+        if result.returncode != 0:
+            return None
+        return result.stdout
+
+    def archive(self, clone_url: str, sha: str, prefix: str) -> bytes:
+        """The commit's tree as a tar stream, every path under ``prefix``."""
+        path = self.ensure_commit(clone_url, sha)
+        try:
+            result = subprocess.run(
+                ["git", "-C", str(path), "archive", "--format=tar", f"--prefix={prefix}", sha],
+                capture_output=True,
+                timeout=GIT_TIMEOUT_SECONDS,
+                env=_git_env(),
+                check=True,
+            )
+        except subprocess.CalledProcessError as exc:
+            raise ExternalError(
+                f"git archive failed: {exc.stderr.decode(errors='replace')}"
+            ) from exc
+        return result.stdout
+
+    def _has_commit(self, path: Path, sha: str) -> bool:
+        return self._run(path, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
+
+    def _clone(self, clone_url: str, path: Path) -> None:
+        # Clone beside the final place and rename, so a half-made mirror never shows.
+        staging = Path(tempfile.mkdtemp(prefix=".clone-", dir=self.root))
+        try:
+            self._checked(
+                ["git", "clone", "--mirror", "--quiet", "--", clone_url, str(staging / "m.git")]
+            )
+            (staging / "m.git").rename(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _git(self, path: Path, *args: str) -> None:
+        self._checked(["git", "-C", str(path), *args])
+
+    def _checked(self, argv: list[str]) -> None:
+        try:
+            subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=GIT_TIMEOUT_SECONDS,
+                env=_git_env(),
+                check=True,
+            )
+        except subprocess.CalledProcessError as exc:
+            raise ExternalError(
+                f"git {argv[1] if argv[1] != '-C' else argv[3]} failed: {exc.stderr.strip()}"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ExternalError(f"git timed out after {GIT_TIMEOUT_SECONDS}s") from exc
+
+    def _run(self, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "-C", str(path), *args],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            env=_git_env(),
+            check=False,
+        )
+
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        with open(f"{path}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,0 +1,164 @@
+"""How a runner talks to the server: job start, log appends, job end.
+
+Network errors and 5xx answers are retried with a growing pause for up to
+``patience_seconds``, so a server restart in the middle of a job loses nothing:
+appends name their offset and every call is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from pipelines.errors import Conflict, ExternalError
+
+log = logging.getLogger(__name__)
+
+
+class ServerClient:
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        patience_seconds: float = 120.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.patience_seconds = patience_seconds
+        self.http = httpx.Client(
+            base_url=server_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(30.0, connect=5.0),
+            transport=transport,
+        )
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.http.close()
+
+    def start(self, job_id: int, runner: str) -> bool:
+        """Claim the job. False when the server says it is no longer pending."""
+        try:
+            self._post(f"/api/runner/jobs/{job_id}/start", json={"runner": runner})
+        except Conflict:
+            return False
+        return True
+
+    def append_log(self, job_id: int, offset: int, text: str) -> int:
+        """Raises Conflict once the job's log is closed (the job was canceled)."""
+        answer = self._post(
+            f"/api/runner/jobs/{job_id}/log",
+            params={"offset": offset},
+            content=text.encode(),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
+        return int(answer["length"])
+
+    def finish(
+        self, job_id: int, succeeded: bool, exit_code: int | None, reason: str | None
+    ) -> None:
+        try:
+            self._post(
+                f"/api/runner/jobs/{job_id}/finish",
+                json={"succeeded": succeeded, "exit_code": exit_code, "failure_reason": reason},
+            )
+        except Conflict:
+            log.info("job %s ended on the server already (canceled?)", job_id)
+
+    def _post(self, path: str, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.patience_seconds
+        pause = 0.2
+        while True:
+            try:
+                response = self.http.post(path, **kwargs)
+            except httpx.TransportError as exc:
+                problem: str = f"server unreachable: {exc}"
+            else:
+                if response.status_code == 409:
+                    raise Conflict(response.json().get("error", "conflict"))
+                if response.status_code < 500:
+                    if response.is_error:
+                        raise ExternalError(f"server refused {path}: {response.text}")
+                    return response.json()
+                problem = f"server answered {response.status_code}"
+            if time.monotonic() + pause > deadline:
+                raise ExternalError(f"{path}: {problem}; gave up after {self.patience_seconds}s")
+            log.warning("%s: %s; retrying in %.1fs", path, problem, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+class LogShipper:
+    """Sends a job's output to the server in order, in batches, from one thread.
+
+    ``write`` never blocks on the network. Bytes are decoded as UTF-8 across chunk
+    boundaries. When the server closes the log (the job was canceled),
+    ``on_closed`` is called once and later output is dropped."""
+
+    def __init__(
+        self,
+        server: ServerClient,
+        job_id: int,
+        on_closed: threading.Event,
+        interval_seconds: float = 0.2,
+    ) -> None:
+        self.server = server
+        self.job_id = job_id
+        self.on_closed = on_closed
+        self.interval_seconds = interval_seconds
+        self.offset = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name=f"log-{job_id}", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        self.write_text(self._decoder.decode(data))
+
+    def write_text(self, text: str) -> None:
+        if text:
+            with self._lock:
+                self._pending.append(text)
+
+    def close(self) -> None:
+        """Send everything written so far, then stop."""
+        self.write_text(self._decoder.decode(b"", final=True))
+        self._closing = True
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            closing = self._closing
+            self._send()
+            if closing:
+                return
+            self._wake.wait(self.interval_seconds)
+
+    def _send(self) -> None:
+        with self._lock:
+            text = "".join(self._pending)
+            self._pending.clear()
+        if not text or self.on_closed.is_set():
+            return
+        try:
+            self.offset = self.server.append_log(self.job_id, self.offset, text)
+        except Conflict:
+            self.on_closed.set()
+        except ExternalError:
+            log.exception("job %s: lost %d characters of log", self.job_id, len(text))

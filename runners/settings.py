@@ -1,0 +1,38 @@
+"""A runner's settings, from the environment (the CLI sets them from its flags)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    server_url: str
+    runner_token: str
+    redis_url: str
+    name: str
+    cache_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerSettings:
+        env = os.environ if environ is None else environ
+        missing = [
+            key for key in ("SHIPWAY_SERVER_URL", "SHIPWAY_RUNNER_TOKEN") if not env.get(key)
+        ]
+        if missing:
+            raise InvalidInput(f"{missing[0]} is not set", missing[0])
+        return cls(
+            server_url=env["SHIPWAY_SERVER_URL"].rstrip("/"),
+            runner_token=env["SHIPWAY_RUNNER_TOKEN"],
+            redis_url=env.get("SHIPWAY_REDIS_URL", "redis://127.0.0.1:6379/0"),
+            name=env.get("SHIPWAY_RUNNER_NAME") or socket.gethostname(),
+            cache_dir=Path(
+                env.get("SHIPWAY_RUNNER_CACHE_DIR", str(Path.home() / ".shipway-runner"))
+            ),
+        )

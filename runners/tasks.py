@@ -1,0 +1,69 @@
+"""The functions RQ workers run. One task executes one Shipway job."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import docker
+import docker.errors
+
+from pipelines.errors import ShipwayError
+from pipelines.model import JobTask
+from runners.executor import DockerExecutor, ExecutionResult
+from runners.git_mirror import GitMirrors
+from runners.reporting import LogShipper, ServerClient
+from runners.settings import RunnerSettings
+
+log = logging.getLogger(__name__)
+
+
+def run_job(payload: dict[str, Any]) -> dict[str, Any]:
+    """Execute one job and report it; RQ's record of it keeps the summary."""
+    settings = RunnerSettings.from_env()
+    task = JobTask.from_json(payload)
+    with ServerClient(settings.server_url, settings.runner_token) as server:
+        if not server.start(task.job_id, settings.name):
+            return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
+        canceled = threading.Event()
+        shipper = LogShipper(server, task.job_id, canceled)
+        try:
+            result = _execute(settings, task, shipper, canceled)
+        finally:
+            shipper.close()
+        server.finish(task.job_id, result.succeeded, result.exit_code, result.failure_reason)
+    return {
+        "job_id": task.job_id,
+        "executed": True,
+        "exit_code": result.exit_code,
+        "failure_reason": result.failure_reason,
+    }
+
+
+def _execute(
+    settings: RunnerSettings, task: JobTask, shipper: LogShipper, canceled: threading.Event
+) -> ExecutionResult:
+    say = shipper.write_text
+    say(f"Running on {settings.name}\n")
+    try:
+        say(f"Fetching {task.sha[:12]} of {task.project}\n")
+        mirrors = GitMirrors(settings.cache_dir / "mirrors")
+        workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
+        say(f"Executing in {task.image}\n")
+        client = docker.from_env()
+        try:
+            result = DockerExecutor(client, settings.name).run(
+                task, workspace, shipper.write, canceled
+            )
+        finally:
+            client.close()
+    except (ShipwayError, docker.errors.DockerException) as exc:
+        result = ExecutionResult(None, str(exc))
+    if result.succeeded:
+        say("Job succeeded\n")
+    elif result.failure_reason is not None:
+        say(f"ERROR: Job failed: {result.failure_reason}\n")
+    else:
+        say(f"ERROR: Job failed: exit code {result.exit_code}\n")
+    return result

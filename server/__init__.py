@@ -1,0 +1,1 @@
+"""Shipway's server (the master): webhooks, the API, the engine that drives pipelines."""

@@ -1,0 +1,1 @@
+"""The ``shipway`` command line: run the server and runners, and drive the API."""

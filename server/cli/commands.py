@@ -1,0 +1,157 @@
+"""What each API-driving CLI command does. Each returns the process's exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from argparse import Namespace
+from typing import Any
+
+from server.cli.client import ApiClient
+
+FINISHED = {"success", "failed", "canceled", "skipped"}
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def project_add(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {
+        "name": args.name,
+        "clone_url": args.clone_url,
+        "webhook_secret": args.secret,
+    }
+    if args.gitlab_path:
+        body["gitlab_path"] = args.gitlab_path
+    if args.branch:
+        body["branches"] = args.branch
+    if args.tag is not None:
+        body["tags"] = args.tag
+    project = api.post("/api/projects", body)
+    if args.json:
+        _print_json(project)
+    else:
+        print(f"project {project['name']} registered (GitLab path {project['gitlab_path']})")
+    return 0
+
+
+def project_list(api: ApiClient, args: Namespace) -> int:
+    projects = api.get("/api/projects")
+    if args.json:
+        _print_json(projects)
+        return 0
+    rows = [
+        [p["name"], p["gitlab_path"], ",".join(p["branches"]), p["clone_url"]] for p in projects
+    ]
+    _table(rows, ["NAME", "GITLAB PATH", "BRANCHES", "CLONE URL"])
+    return 0
+
+
+def trigger(api: ApiClient, args: Namespace) -> int:
+    body = {key: getattr(args, key) for key in ("branch", "tag", "commit") if getattr(args, key)}
+    pipeline = api.post(f"/api/projects/{args.project}/pipelines", body)
+    if not args.json:
+        ref, sha = pipeline["ref"]["name"], pipeline["sha"][:12]
+        print(f"pipeline {pipeline['id']} created for {ref} at {sha}")
+    if args.wait:
+        return watch(api, pipeline["id"], args.json)
+    if args.json:
+        _print_json(pipeline)
+    return 0
+
+
+def pipelines(api: ApiClient, args: Namespace) -> int:
+    params = {"limit": args.limit}
+    if args.project:
+        params["project"] = args.project
+    if args.status:
+        params["status"] = args.status
+    found = api.get("/api/pipelines", **params)
+    if args.json:
+        _print_json(found)
+        return 0
+    rows = [
+        [
+            str(p["id"]),
+            p["status"],
+            f"{p['ref']['kind']} {p['ref']['name']}",
+            p["sha"][:12],
+            p["source"],
+            p["created_at"][:19],
+        ]
+        for p in found
+    ]
+    _table(rows, ["ID", "STATUS", "REF", "COMMIT", "SOURCE", "CREATED"])
+    return 0
+
+
+def pipeline_show(api: ApiClient, args: Namespace) -> int:
+    if args.wait:
+        return watch(api, args.pipeline_id, args.json)
+    pipeline = api.get(f"/api/pipelines/{args.pipeline_id}")
+    if args.json:
+        _print_json(pipeline)
+    else:
+        _describe(pipeline)
+    return 0 if pipeline["status"] != "failed" else 1
+
+
+def _describe(pipeline: dict[str, Any]) -> None:
+    print(
+        f"pipeline {pipeline['id']}: {pipeline['status']} "
+        f"({pipeline['ref']['kind']} {pipeline['ref']['name']} at {pipeline['sha'][:12]})"
+    )
+    if pipeline.get("error"):
+        print(f"  error: {pipeline['error']}")
+    for job in pipeline.get("jobs", []):
+        detail = ""
+        if job["exit_code"] is not None:
+            detail += f" exit code {job['exit_code']}"
+        if job["failure_reason"]:
+            detail += f" ({job['failure_reason']})"
+        print(f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}{detail}")
+
+
+def watch(api: ApiClient, pipeline_id: int, as_json: bool, interval: float = 0.5) -> int:
+    """Print job status changes until the pipeline finishes; exit 1 unless it succeeds."""
+    seen: dict[int, str] = {}
+    last_status = ""
+    while True:
+        pipeline = api.get(f"/api/pipelines/{pipeline_id}")
+        if not as_json:
+            for job in pipeline["jobs"]:
+                if seen.get(job["id"]) != job["status"]:
+                    seen[job["id"]] = job["status"]
+                    print(f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}")
+            if pipeline["status"] != last_status:
+                last_status = pipeline["status"]
+                print(f"pipeline {pipeline_id}: {last_status}")
+        if pipeline["status"] in FINISHED or pipeline["status"] == "manual":
+            if as_json:
+                _print_json(pipeline)
+            elif pipeline.get("error"):
+                print(f"  error: {pipeline['error']}")
+            return 0 if pipeline["status"] == "success" else 1
+        time.sleep(interval)
+
+
+def job_log(api: ApiClient, args: Namespace) -> int:
+    if not args.follow:
+        sys.stdout.write(api.text(f"/api/jobs/{args.job_id}/log"))
+        return 0
+    status = None
+    for event, data in api.events(f"/api/jobs/{args.job_id}/log/stream"):
+        if event == "log":
+            sys.stdout.write(json.loads(data))
+            sys.stdout.flush()
+        elif event == "end":
+            status = json.loads(data)["status"]
+    return 0 if status == "success" else 1

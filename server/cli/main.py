@@ -1,0 +1,164 @@
+"""``shipway``: the one command of Shipway.
+
+Exit codes: 0 success; 1 the pipeline or job watched did not succeed; 2 bad input
+(usage, or refused by the server); 3 the server or a service is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pipelines.errors import ShipwayError
+from server.cli import commands
+from server.cli.client import ApiClient, ApiError
+
+ApiCommand = Callable[[ApiClient, argparse.Namespace], int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shipway", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("SHIPWAY_URL", "http://127.0.0.1:8080"),
+        help="the server (env SHIPWAY_URL)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server (settings from SHIPWAY_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
+    runner = sub.add_parser("runner", help="run a runner that takes jobs from queues")
+    runner.add_argument("--queue", action="append", required=True, help="a queue to serve")
+    runner.add_argument("--name", help="unique runner name (default: the host name)")
+    runner.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+
+    sub.add_parser("migrate", help="bring the database schema up to date")
+
+    project = sub.add_parser("project", help="register and list projects")
+    project_sub = project.add_subparsers(dest="project_command", required=True)
+    add = project_sub.add_parser("add", help="register a project")
+    add.add_argument("name")
+    add.add_argument("--clone-url", required=True)
+    add.add_argument("--secret", required=True, help="the webhook secret (16+ characters)")
+    add.add_argument("--gitlab-path", help="GitLab's path_with_namespace (default: the name)")
+    add.add_argument("--branch", action="append", help="glob of branches that build (repeatable)")
+    add.add_argument("--tag", action="append", help="glob of tags that build (repeatable)")
+    add.set_defaults(api=commands.project_add)
+    project_sub.add_parser("list", help="list projects").set_defaults(api=commands.project_list)
+
+    trigger = sub.add_parser("trigger", help="start a pipeline for a branch, tag or commit")
+    trigger.add_argument("project")
+    which = trigger.add_mutually_exclusive_group(required=True)
+    which.add_argument("--branch")
+    which.add_argument("--tag")
+    which.add_argument("--commit")
+    trigger.add_argument("--wait", action="store_true", help="follow it until it ends")
+    trigger.set_defaults(api=commands.trigger)
+
+    listing = sub.add_parser("pipelines", help="list pipelines")
+    listing.add_argument("--project")
+    listing.add_argument("--status")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.set_defaults(api=commands.pipelines)
+
+    show = sub.add_parser("pipeline", help="show a pipeline and its jobs")
+    show.add_argument("pipeline_id", type=int)
+    show.add_argument("--wait", action="store_true", help="follow it until it ends")
+    show.set_defaults(api=commands.pipeline_show)
+
+    log = sub.add_parser("log", help="print a job's log")
+    log.add_argument("job_id", type=int)
+    log.add_argument("-f", "--follow", action="store_true", help="stream it live until the end")
+    log.set_defaults(api=commands.job_log)
+
+    hook = sub.add_parser("hook", help="install the post-receive hook in a bare repository")
+    hook_sub = hook.add_subparsers(dest="hook_command", required=True)
+    install = hook_sub.add_parser("install")
+    install.add_argument("repository", type=Path)
+    install.add_argument("--project-path", required=True, help="the project's GitLab path")
+    install.add_argument("--secret", required=True)
+    install.add_argument("--webhook-url", help="default: <--url>/webhooks/gitlab")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ApiError as exc:
+        print(f"shipway: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ShipwayError as exc:
+        print(f"shipway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        return _serve(args.host, args.port)
+    if args.command == "runner":
+        return _runner(args.queue, args.name, args.burst)
+    if args.command == "migrate":
+        from server.settings import Settings
+        from server.store import Store
+
+        Store.open(Settings.from_env().database_url).close()
+        print("database schema is up to date")
+        return 0
+    if args.command == "hook":
+        from server.cli.hook import install_hook
+
+        url = args.webhook_url or f"{args.url.rstrip('/')}/webhooks/gitlab"
+        path = install_hook(args.repository, url, args.project_path, args.secret)
+        print(f"installed {path} -> {url}")
+        return 0
+    token = os.environ.get("SHIPWAY_API_TOKEN", "")
+    if not token:
+        print("shipway: SHIPWAY_API_TOKEN is not set", file=sys.stderr)
+        return 2
+    api_command: ApiCommand = args.api
+    client = ApiClient(args.url, token)
+    try:
+        return api_command(client, args)
+    finally:
+        client.close()
+
+
+def _serve(host: str, port: int) -> int:
+    import uvicorn
+
+    from server.app import create_app
+    from server.settings import Settings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info")
+    return 0
+
+
+def _runner(queues: list[str], name: str | None, burst: bool) -> int:
+    from runners.settings import RunnerSettings
+    from runners.worker import run_worker
+
+    if name:
+        os.environ["SHIPWAY_RUNNER_NAME"] = name  # read again by each job's task
+    settings = RunnerSettings.from_env()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_worker(settings, queues, burst=burst)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Pipelines and jobs: list, show, and a job's log, whole or live."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+
+from pipelines.errors import PayloadError
+from pipelines.status import Status
+from server.http import check_bearer, path_int
+from server.serialize import job_json, pipeline_json
+from server.state import AppState, state_of
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise PayloadError(f"{name} must be a whole number from {low} to {high}", name)
+    return int(raw)
+
+
+async def list_pipelines(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    limit = _query_int(request, "limit", 50, 1, 500)
+    project_id = None
+    if name := request.query_params.get("project"):
+        project_id = (await run_in_threadpool(state.store.projects.by_name, name)).id
+    status = None
+    if raw := request.query_params.get("status"):
+        try:
+            status = Status(raw)
+        except ValueError:
+            raise PayloadError(f"status must be one of {', '.join(Status)}", "status") from None
+    found = await run_in_threadpool(state.store.pipelines.recent, project_id, status, limit)
+    return JSONResponse([pipeline_json(pipeline) for pipeline in found])
+
+
+async def get_pipeline(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    pipeline_id = path_int(request, "pipeline_id")
+    pipeline = await run_in_threadpool(state.store.pipelines.get, pipeline_id)
+    jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
+    return JSONResponse(pipeline_json(pipeline, jobs))
+
+
+async def get_job(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    job = await run_in_threadpool(state.store.jobs.get, path_int(request, "job_id"))
+    return JSONResponse(job_json(job))
+
+
+async def job_log(request: Request) -> PlainTextResponse:
+    """The log as text from ``?offset=`` on; ``X-Log-Offset`` is where it ends."""
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    offset = _query_int(request, "offset", 0, 0, 2**62)
+    text, end = await run_in_threadpool(state.store.logs.read, path_int(request, "job_id"), offset)
+    return PlainTextResponse(text, headers={"X-Log-Offset": str(end)})
+
+
+async def job_log_stream(request: Request) -> StreamingResponse:
+    """Server-sent events: ``log`` events carry JSON text and the offset as id (so a
+    client resumes with Last-Event-ID); one ``end`` event carries the final status."""
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    job_id = path_int(request, "job_id")
+    await run_in_threadpool(state.store.jobs.get, job_id)  # 404 before the stream opens
+    resume = request.headers.get("Last-Event-ID", "")
+    offset = int(resume) if resume.isdigit() else _query_int(request, "offset", 0, 0, 2**62)
+    return StreamingResponse(
+        _log_events(state, job_id, offset),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _log_events(state: AppState, job_id: int, offset: int) -> AsyncIterator[str]:
+    while True:
+        job = await run_in_threadpool(state.store.jobs.get, job_id)
+        # Read after the status: a finished job's log is complete, since a runner
+        # sends all output before it reports the end.
+        text, offset_after = await run_in_threadpool(state.store.logs.read, job_id, offset)
+        if text:
+            offset = offset_after
+            yield f"id: {offset}\nevent: log\ndata: {json.dumps(text)}\n\n"
+        if job.status.is_finished:
+            end = {"status": job.status.value, "exit_code": job.exit_code}
+            yield f"event: end\ndata: {json.dumps(end)}\n\n"
+            return
+        if not text:
+            await state.logs.wait(job_id, KEEPALIVE_SECONDS)
+            yield ": keep-alive\n\n"

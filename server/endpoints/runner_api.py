@@ -1,0 +1,71 @@
+"""The runners' side of the API: a runner reports start, output and end of a job.
+
+Authenticated with the runner token. Every call is safe to repeat: a start is
+taken once, an append names its offset, a finish already recorded is accepted.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipelines.errors import PayloadError
+from server.http import check_bearer, parse_json, path_int, read_body
+from server.serialize import job_json
+from server.state import state_of
+from server.usecases.report import append_log, finish_job, start_job
+
+MAX_LOG_APPEND_BYTES = 4 * 1024 * 1024
+
+
+class StartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runner: str = Field(min_length=1, max_length=255)
+
+
+class FinishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    succeeded: bool
+    exit_code: int | None = None
+    failure_reason: str | None = Field(default=None, max_length=10_000)
+
+
+async def start(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, StartIn)
+    job = await run_in_threadpool(start_job, state.store, path_int(request, "job_id"), body.runner)
+    state.engine.wake()
+    return JSONResponse(job_json(job))
+
+
+async def append(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    job_id = path_int(request, "job_id")
+    raw_offset = request.query_params.get("offset", "")
+    if not raw_offset.isdigit():
+        raise PayloadError("offset must be a whole number", "offset")
+    body = await read_body(request, MAX_LOG_APPEND_BYTES)
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise PayloadError("a log append must be UTF-8 text", "body") from exc
+    length = await run_in_threadpool(append_log, state.store, job_id, int(raw_offset), text)
+    state.logs.notify(job_id)
+    return JSONResponse({"length": length})
+
+
+async def finish(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, FinishIn)
+    job_id = path_int(request, "job_id")
+    job = await run_in_threadpool(
+        finish_job, state.store, job_id, body.succeeded, body.exit_code, body.failure_reason
+    )
+    state.logs.notify(job_id)
+    state.engine.wake()
+    return JSONResponse(job_json(job))

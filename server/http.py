@@ -1,0 +1,104 @@
+"""HTTP plumbing shared by the endpoints: errors as JSON, tokens, bodies.
+
+Every error answer is JSON: ``{"error": "<what is wrong>", "field": "<name>"}``,
+the field only where one is at fault.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipelines.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadError,
+    ShipwayError,
+    Unauthorized,
+)
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class TooLarge(InvalidInput):
+    """A request body is larger than the server accepts."""
+
+
+def status_code_for(exc: ShipwayError) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
+    if isinstance(exc, InvalidInput):
+        return 400
+    if isinstance(exc, Unauthorized):
+        return 401
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    return 502  # ExternalError: a service behind Shipway failed
+
+
+def error_response(exc: ShipwayError) -> JSONResponse:
+    body: dict[str, Any] = {"error": str(exc)}
+    if isinstance(exc, InvalidInput) and exc.field:
+        body["field"] = exc.field
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(body, status_code=status_code_for(exc), headers=headers)
+
+
+async def handle_shipway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ShipwayError)
+    return error_response(exc)
+
+
+def check_bearer(request: Request, expected: str, what: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized(f"{what} token missing: send 'Authorization: Bearer <token>'")
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise Unauthorized(f"{what} token is wrong")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with TooLarge as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {declared} bytes; at most {limit} are accepted", "body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over {limit} bytes", "body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_json(request: Request, model: type[Model], limit: int = 1024 * 1024) -> Model:
+    """The body validated against ``model``; PayloadError names the first bad field."""
+    body = await read_body(request, limit)
+    try:
+        data = json.loads(body or b"{}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"the body is not valid JSON: {exc}", "body") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        message = "is missing" if error["type"] == "missing" else error["msg"]
+        raise PayloadError(f"{field}: {message}", field) from exc
+
+
+def path_int(request: Request, name: str) -> int:
+    raw = request.path_params[name]
+    if isinstance(raw, int):
+        return raw
+    raise PayloadError(f"{name} must be a number", name)

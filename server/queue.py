@@ -1,0 +1,54 @@
+"""The job queue on RQ: the only server module that imports rq.
+
+A job is enqueued under the RQ id ``shipway-job-<id>``, so enqueuing it twice (after
+a crash between the database write and the enqueue) queues it once. Runners run
+``runners.tasks.run_job`` with the task's JSON; the server never imports runner code.
+"""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+from rq.job import Job as RqJob
+from rq.serializers import JSONSerializer
+
+from pipelines.errors import ExternalError
+from pipelines.model import JobTask
+
+TASK_FUNCTION = "runners.tasks.run_job"
+# RQ's own limit is a backstop; the runner enforces the job's timeout itself and
+# reports it, so RQ's must be longer than any job's timeout plus clean-up.
+RQ_TIMEOUT_MARGIN_SECONDS = 300
+
+
+def rq_job_id(job_id: int) -> str:
+    return f"shipway-job-{job_id}"
+
+
+class RqJobQueue:
+    """Implements ``pipelines.ports.JobQueue`` on Redis."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.connection = connection
+
+    def enqueue(self, queue: str, task: JobTask) -> None:
+        job_id = rq_job_id(task.job_id)
+        try:
+            if RqJob.exists(job_id, connection=self.connection):
+                return
+            Queue(queue, connection=self.connection, serializer=JSONSerializer).enqueue(
+                TASK_FUNCTION,
+                task.to_json(),
+                job_id=job_id,
+                job_timeout=task.timeout_seconds + RQ_TIMEOUT_MARGIN_SECONDS,
+                result_ttl=3600,
+                failure_ttl=24 * 3600,
+            )
+        except redis.RedisError as exc:
+            raise ExternalError(f"could not enqueue job {task.job_id}: {exc}") from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.connection.ping())
+        except redis.RedisError:
+            return False

@@ -1,0 +1,65 @@
+"""Domain objects as the JSON the API answers with."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipelines.model import Job, Pipeline, Project
+from server.store.jobs import elapsed
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def project_json(project: Project) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "clone_url": project.clone_url,
+        "gitlab_path": project.gitlab_path,
+        "branches": list(project.branches),
+        "tags": list(project.tags),
+        "created_at": _time(project.created_at),
+    }
+
+
+def pipeline_json(pipeline: Pipeline, jobs: list[Job] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": pipeline.id,
+        "project_id": pipeline.project_id,
+        "ref": {"kind": pipeline.ref.kind.value, "name": pipeline.ref.name},
+        "sha": pipeline.sha,
+        "source": pipeline.source,
+        "status": pipeline.status.value,
+        "error": pipeline.error,
+        "triggered_by": pipeline.triggered_by,
+        "created_at": _time(pipeline.created_at),
+        "started_at": _time(pipeline.started_at),
+        "finished_at": _time(pipeline.finished_at),
+    }
+    if jobs is not None:
+        body["jobs"] = [job_json(job) for job in jobs]
+    return body
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "pipeline_id": job.pipeline_id,
+        "name": job.name,
+        "stage": job.stage,
+        "image": job.image,
+        "queue": job.queue,
+        "status": job.status.value,
+        "attempt": job.attempt,
+        "exit_code": job.exit_code,
+        "failure_reason": job.failure_reason,
+        "runner": job.runner,
+        "timeout_seconds": job.timeout_seconds,
+        "created_at": _time(job.created_at),
+        "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at),
+        "duration_seconds": elapsed(job),
+    }

@@ -1,0 +1,68 @@
+"""The server's settings, read once from the environment at start.
+
+A missing or malformed value fails at start with a message naming the variable,
+never later in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.errors import InvalidInput
+
+PREFIX = "SHIPWAY_"
+
+
+class SettingsError(InvalidInput):
+    """A setting is missing or malformed."""
+
+
+def _int(environ: Mapping[str, str], key: str, default: int) -> int:
+    raw = environ.get(PREFIX + key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PREFIX}{key} must be a whole number, not {raw!r}", key) from None
+    if value <= 0:
+        raise SettingsError(f"{PREFIX}{key} must be above 0", key)
+    return value
+
+
+def _required(environ: Mapping[str, str], key: str) -> str:
+    value = environ.get(PREFIX + key, "")
+    if not value:
+        raise SettingsError(f"{PREFIX}{key} is not set", key)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path  # git mirrors and, by default, the SQLite database
+    database_url: str
+    redis_url: str
+    api_token: str  # bearer token of the API and the CLI
+    runner_token: str  # bearer token runners use to report
+    webhook_max_bytes: int = 5 * 1024 * 1024
+    engine_interval_seconds: float = 1.0  # how often the engine looks without being woken
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        state_dir = Path(env.get(PREFIX + "STATE_DIR", str(Path.home() / ".shipway")))
+        return cls(
+            state_dir=state_dir,
+            database_url=env.get(PREFIX + "DATABASE_URL", f"sqlite:///{state_dir / 'shipway.db'}"),
+            redis_url=env.get(PREFIX + "REDIS_URL", "redis://127.0.0.1:6379/0"),
+            api_token=_required(env, "API_TOKEN"),
+            runner_token=_required(env, "RUNNER_TOKEN"),
+            webhook_max_bytes=_int(env, "WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
+        )
+
+    @property
+    def mirrors_dir(self) -> Path:
+        return self.state_dir / "mirrors"

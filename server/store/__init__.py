@@ -1,0 +1,44 @@
+"""Persistence: one :class:`Store` per process, made of a repository per concept.
+
+Every method runs in its own transaction and is safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from server.store.audit import AuditLog
+from server.store.database import create_engine, upgrade
+from server.store.jobs import JobRepository
+from server.store.logs import LogRepository
+from server.store.pipelines import PipelineRepository
+from server.store.projects import ProjectRepository
+
+
+@dataclass(frozen=True)
+class Store:
+    engine: sa.Engine
+    projects: ProjectRepository
+    pipelines: PipelineRepository
+    jobs: JobRepository
+    logs: LogRepository
+    audit: AuditLog
+
+    @classmethod
+    def open(cls, url: str, migrate: bool = True) -> Store:
+        engine = create_engine(url)
+        if migrate:
+            upgrade(engine)
+        return cls(
+            engine=engine,
+            projects=ProjectRepository(engine),
+            pipelines=PipelineRepository(engine),
+            jobs=JobRepository(engine),
+            logs=LogRepository(engine),
+            audit=AuditLog(engine),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,130 @@
+"""Receive a GitLab webhook delivery: check it, store it, start a pipeline.
+
+The delivery and its pipeline are stored in one transaction before the answer;
+the slow part (reading the pipeline file) happens later, in the engine. A
+redelivery with a key already seen stores nothing and returns the first
+delivery's pipeline.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.errors import NotFound, PayloadError, Unauthorized
+from pipelines.events import event_kind, parse_push
+from pipelines.model import GitRef, Project
+from server.store import Store
+from server.store.pipelines import Delivery, NewPipeline
+
+# Headers kept with a stored delivery; the token is never kept.
+KEPT_HEADERS = (
+    "X-Gitlab-Event",
+    "X-Gitlab-Event-UUID",
+    "X-Gitlab-Webhook-UUID",
+    "X-Gitlab-Instance",
+    "Idempotency-Key",
+    "User-Agent",
+)
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    status: str  # created, duplicate, skipped or ignored
+    reason: str
+    project: str | None = None
+    pipeline_id: int | None = None
+    delivery_id: int | None = None
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PayloadError(f"the body is not valid JSON: {exc}", field="body") from exc
+    if not isinstance(payload, dict):
+        raise PayloadError("the body must be a JSON object", field="body")
+    return payload
+
+
+def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -> WebhookOutcome:
+    """Raises Unauthorized, NotFound or PayloadError; stores nothing then."""
+    token = headers.get("X-Gitlab-Token", "")
+    if not token:
+        raise Unauthorized("the X-Gitlab-Token header is missing")
+    event = headers.get("X-Gitlab-Event", "")
+    payload = parse_body(body)
+    kind = event_kind(event, payload)
+    project = _project_of(store, payload, required=kind is not None)
+    if project is not None:
+        _check_token(store, project, token)
+    if kind is None:
+        return WebhookOutcome("ignored", f"Shipway does not act on {event or 'this event'}")
+    assert project is not None
+    push = parse_push(kind, payload)
+    key = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID") or None
+    new_pipeline, outcome = _pipeline_for(
+        project, push.ref, push.commit, kind, push.user, push.deletes_ref
+    )
+    delivery = store.pipelines.record_delivery(
+        project_id=project.id,
+        delivery_key=key,
+        event=event,
+        headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
+        payload=payload,
+        new_pipeline=new_pipeline,
+        outcome=outcome,
+    )
+    return _outcome(project, delivery)
+
+
+def _project_of(store: Store, payload: dict[str, Any], required: bool) -> Project | None:
+    project = payload.get("project")
+    path = project.get("path_with_namespace") if isinstance(project, dict) else None
+    if not isinstance(path, str) or not path:
+        if required:
+            raise PayloadError(
+                "payload field project.path_with_namespace is missing",
+                field="project.path_with_namespace",
+            )
+        return None
+    try:
+        return store.projects.by_gitlab_path(path)
+    except NotFound:
+        if required:
+            raise
+        return None
+
+
+def _check_token(store: Store, project: Project, token: str) -> None:
+    secret = store.projects.webhook_secret(project.id)
+    if not hmac.compare_digest(token.encode(), secret.encode()):
+        raise Unauthorized("the X-Gitlab-Token does not match the project's webhook secret")
+
+
+def _pipeline_for(
+    project: Project, ref: GitRef, sha: str, kind: str, user: str, deletes: bool
+) -> tuple[NewPipeline | None, str]:
+    if deletes:
+        return None, f"{ref.kind} {ref.name} was deleted"
+    if not project.builds(ref):
+        return None, f"{ref.kind} {ref.name} does not build (project rules)"
+    return NewPipeline(project.id, ref, sha, kind, user or None), "pipeline created"
+
+
+def _outcome(project: Project, delivery: Delivery) -> WebhookOutcome:
+    if delivery.duplicate:
+        status = "duplicate"
+    elif delivery.pipeline_id is None:
+        status = "skipped"
+    else:
+        status = "created"
+    return WebhookOutcome(
+        status=status,
+        reason=delivery.outcome,
+        project=project.name,
+        pipeline_id=delivery.pipeline_id,
+        delivery_id=delivery.id,
+    )
