@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument("-f", "--follow", action="store_true", help="stream it live until the end")
     log.set_defaults(api=commands.job_log)
 
+    images = sub.add_parser("images", help="build the base images locally (no pull needed)")
+    images.add_argument("which", choices=["busybox", "debian", "all"], nargs="?", default="busybox")
+
     hook = sub.add_parser("hook", help="install the post-receive hook in a bare repository")
     hook_sub = hook.add_subparsers(dest="hook_command", required=True)
     install = hook_sub.add_parser("install")
@@ -114,6 +117,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         Store.open(Settings.from_env().database_url).close()
         print("database schema is up to date")
         return 0
+    if args.command == "images":
+        return _images(args.which)
     if args.command == "hook":
         from server.cli.hook import install_hook
 
@@ -143,6 +148,23 @@ def _serve(host: str, port: int) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info")
+    return 0
+
+
+def _images(which: str) -> int:
+    import docker
+
+    from runners.base_images import ensure_busybox, ensure_debian
+
+    client = docker.from_env()
+    try:
+        if which in ("busybox", "all"):
+            print(f"{ensure_busybox(client)} ready")
+        if which in ("debian", "all"):
+            print("building with debootstrap when missing (a few minutes, once)...", flush=True)
+            print(f"{ensure_debian(client)} ready")
+    finally:
+        client.close()
     return 0
 
 

@@ -1,0 +1,121 @@
+"""Fixtures for real services. Each test gets an empty Redis database, its own
+state directory and ports, and leaves no container or process behind."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+import redis
+import sqlalchemy as sa
+
+from runners.base_images import ensure_busybox
+from runners.executor import LABEL_RUNNER
+from server.store import Store
+from tests.support.git import Repository
+from tests.support.services import Deployment, PostgresServer, RedisServer, ShipwayProcess
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shipway.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    yield server.url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"the Docker Engine is not reachable ({exc}): run scripts/services start")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox(docker_client: docker.DockerClient) -> str:
+    return ensure_busybox(docker_client)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, redis_url: str) -> Deployment:
+    return Deployment(root=tmp_path, redis_url=redis_url)
+
+
+@pytest.fixture
+def server(deployment: Deployment) -> Iterator[ShipwayProcess]:
+    process = deployment.start_server()
+    yield process
+    process.stop()
+
+
+def remove_runner_containers(client: docker.DockerClient, runner: str) -> None:
+    for container in client.containers.list(
+        all=True, filters={"label": f"{LABEL_RUNNER}={runner}"}
+    ):
+        container.remove(force=True)
+
+
+@pytest.fixture
+def runner_name(docker_client: docker.DockerClient) -> Iterator[str]:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    yield name
+    remove_runner_containers(docker_client, name)
+
+
+@pytest.fixture
+def runner(
+    deployment: Deployment, server: ShipwayProcess, runner_name: str, busybox: str
+) -> Iterator[ShipwayProcess]:
+    process = deployment.start_runner(runner_name)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    return Repository(tmp_path / "repo")

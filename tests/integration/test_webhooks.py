@@ -1,0 +1,220 @@
+"""POST /webhooks/gitlab against the real app, real Redis and real SQLite.
+
+Every rejected delivery must leave nothing behind but one audit line."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import create_app
+from server.settings import Settings
+from server.state import AppState
+from tests.unit.test_events import push_payload
+
+SECRET = "webhook-secret-0123456789"
+API_TOKEN = "api-token-0123456789"
+
+
+@pytest.fixture
+def client(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        database_url=f"sqlite:///{tmp_path / 'shipway.db'}",
+        redis_url=redis_url,
+        api_token=API_TOKEN,
+        runner_token="runner-token-0123456789",
+        webhook_max_bytes=64 * 1024,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        response = test_client.post(
+            "/api/projects",
+            json={
+                "name": "diaspora",
+                "clone_url": str(tmp_path / "absent.git"),
+                "gitlab_path": "mike/diaspora",
+                "webhook_secret": SECRET,
+                "branches": ["main", "release/*"],
+            },
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+        assert response.status_code == 201, response.text
+        yield test_client
+
+
+def state(client: TestClient) -> AppState:
+    value = client.app.state.shipway  # type: ignore[attr-defined]
+    assert isinstance(value, AppState)
+    return value
+
+
+def headers(event: str = "Push Hook", token: str | None = SECRET, **extra: str) -> dict[str, str]:
+    values = {
+        "Content-Type": "application/json",
+        "X-Gitlab-Event": event,
+        "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+        "X-Gitlab-Webhook-UUID": "2c4e8b2a-0000-4000-8000-000000000001",
+        "Idempotency-Key": str(uuid.uuid4()),
+        "User-Agent": "GitLab/18.0.0",
+    }
+    if token is not None:
+        values["X-Gitlab-Token"] = token
+    values.update(extra)
+    return values
+
+
+def send(client: TestClient, body: bytes | dict[str, Any], **header_args: Any) -> Any:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post("/webhooks/gitlab", content=content, headers=headers(**header_args))
+
+
+def assert_nothing_stored_but_one_audit_line(client: TestClient, status: int) -> None:
+    store = state(client).store
+    assert store.pipelines.count() == 0
+    assert store.pipelines.deliveries(store.projects.by_name("diaspora").id) == 0
+    (line,) = store.audit.recent(action="webhook.rejected")
+    assert line.outcome == str(status)
+
+
+def test_a_push_creates_one_pipeline(client: TestClient) -> None:
+    response = send(client, push_payload())
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "created"
+    pipeline = state(client).store.pipelines.get(body["pipeline_id"])
+    assert (pipeline.ref.name, pipeline.sha, pipeline.source) == ("main", "b" * 40, "push")
+    assert pipeline.triggered_by == "jsmith"
+
+
+def test_a_tag_push_creates_a_pipeline_for_the_tag(client: TestClient) -> None:
+    payload = push_payload(object_kind="tag_push", event_name="tag_push", ref="refs/tags/v1.0")
+    response = send(client, payload, event="Tag Push Hook")
+    assert response.status_code == 201
+    pipeline = state(client).store.pipelines.get(response.json()["pipeline_id"])
+    assert (pipeline.ref.kind.value, pipeline.ref.name) == ("tag", "v1.0")
+
+
+def test_a_replayed_delivery_creates_nothing_new(client: TestClient) -> None:
+    replay = headers()
+    first = client.post("/webhooks/gitlab", json=push_payload(), headers=replay)
+    second = client.post("/webhooks/gitlab", json=push_payload(), headers=replay)
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert second.json()["status"] == "duplicate"
+    assert second.json()["pipeline_id"] == first.json()["pipeline_id"]
+    assert state(client).store.pipelines.count() == 1
+
+
+def test_event_uuid_identifies_a_redelivery_without_idempotency_key(client: TestClient) -> None:
+    fixed = headers()
+    del fixed["Idempotency-Key"]
+    client.post("/webhooks/gitlab", json=push_payload(), headers=fixed)
+    again = client.post("/webhooks/gitlab", json=push_payload(), headers=fixed)
+    assert again.json()["status"] == "duplicate"
+    assert state(client).store.pipelines.count() == 1
+
+
+def test_a_branch_outside_the_rules_is_recorded_without_a_pipeline(client: TestClient) -> None:
+    response = send(client, push_payload(ref="refs/heads/feature/x"))
+    assert response.status_code == 200
+    assert response.json()["status"] == "skipped"
+    assert "does not build" in response.json()["reason"]
+    assert state(client).store.pipelines.count() == 0
+
+
+def test_a_deleted_branch_starts_nothing(client: TestClient) -> None:
+    response = send(client, push_payload(after="0" * 40, checkout_sha=None))
+    assert response.json()["status"] == "skipped"
+    assert state(client).store.pipelines.count() == 0
+
+
+def test_events_shipway_does_not_act_on_are_acknowledged(client: TestClient) -> None:
+    note = {"object_kind": "note", "project": {"path_with_namespace": "mike/diaspora"}}
+    response = send(client, note, event="Note Hook")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert state(client).store.pipelines.count() == 0
+
+
+def test_missing_token(client: TestClient) -> None:
+    response = send(client, push_payload(), token=None)
+    assert response.status_code == 401
+    assert "X-Gitlab-Token" in response.json()["error"]
+    assert_nothing_stored_but_one_audit_line(client, 401)
+
+
+def test_wrong_token(client: TestClient) -> None:
+    response = send(client, push_payload(), token="not-the-secret")
+    assert response.status_code == 401
+    assert "does not match" in response.json()["error"]
+    assert_nothing_stored_but_one_audit_line(client, 401)
+
+
+def test_a_token_of_another_length(client: TestClient) -> None:
+    response = send(client, push_payload(), token=SECRET + "x")
+    assert response.status_code == 401
+    assert_nothing_stored_but_one_audit_line(client, 401)
+
+
+def test_unknown_project(client: TestClient) -> None:
+    payload = push_payload(project={"path_with_namespace": "someone/else"})
+    response = send(client, payload)
+    assert response.status_code == 404
+    assert "someone/else" in response.json()["error"]
+    assert_nothing_stored_but_one_audit_line(client, 404)
+
+
+def test_malformed_json(client: TestClient) -> None:
+    response = send(client, b'{"object_kind": "push",')
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
+    assert "not valid JSON" in response.json()["error"]
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+def test_json_that_is_not_an_object(client: TestClient) -> None:
+    response = send(client, b"[1, 2]")
+    assert response.status_code == 400
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+@pytest.mark.parametrize("field", ["ref", "after", "before"])
+def test_a_missing_field_is_named(client: TestClient, field: str) -> None:
+    payload = push_payload()
+    del payload[field]
+    response = send(client, payload)
+    assert response.status_code == 400
+    assert response.json() == {"error": f"payload field {field} is missing", "field": field}
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+def test_a_missing_project_path_is_named(client: TestClient) -> None:
+    response = send(client, push_payload(project={"name": "x"}))
+    assert response.status_code == 400
+    assert response.json()["field"] == "project.path_with_namespace"
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+def test_an_oversized_body(client: TestClient) -> None:
+    payload = push_payload(padding="x" * (64 * 1024))
+    response = send(client, payload)
+    assert response.status_code == 413
+    assert response.json()["field"] == "body"
+    assert_nothing_stored_but_one_audit_line(client, 413)
+
+
+def test_an_oversized_body_without_content_length(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b" " * 1024
+        yield json.dumps(push_payload()).encode()
+
+    response = client.post("/webhooks/gitlab", content=chunks(), headers=headers())
+    assert response.status_code == 413
+    assert_nothing_stored_but_one_audit_line(client, 413)
