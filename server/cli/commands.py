@@ -104,6 +104,15 @@ def pipeline_show(api: ApiClient, args: Namespace) -> int:
     return 0 if pipeline["status"] != "failed" else 1
 
 
+def _job_line(job: dict[str, Any]) -> str:
+    detail = ""
+    if job["exit_code"] is not None:
+        detail += f" exit code {job['exit_code']}"
+    if job["failure_reason"]:
+        detail += f" ({job['failure_reason']})"
+    return f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}{detail}"
+
+
 def _describe(pipeline: dict[str, Any]) -> None:
     print(
         f"pipeline {pipeline['id']}: {pipeline['status']} "
@@ -112,12 +121,7 @@ def _describe(pipeline: dict[str, Any]) -> None:
     if pipeline.get("error"):
         print(f"  error: {pipeline['error']}")
     for job in pipeline.get("jobs", []):
-        detail = ""
-        if job["exit_code"] is not None:
-            detail += f" exit code {job['exit_code']}"
-        if job["failure_reason"]:
-            detail += f" ({job['failure_reason']})"
-        print(f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}{detail}")
+        print(_job_line(job))
 
 
 def watch(api: ApiClient, pipeline_id: int, as_json: bool, interval: float = 0.5) -> int:
@@ -130,7 +134,7 @@ def watch(api: ApiClient, pipeline_id: int, as_json: bool, interval: float = 0.5
             for job in pipeline["jobs"]:
                 if seen.get(job["id"]) != job["status"]:
                     seen[job["id"]] = job["status"]
-                    print(f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}")
+                    print(_job_line(job))
             if pipeline["status"] != last_status:
                 last_status = pipeline["status"]
                 print(f"pipeline {pipeline_id}: {last_status}")

@@ -23,6 +23,7 @@ class Repository:
     def __init__(self, root: Path) -> None:
         self.bare = root / "app.git"
         self.work = root / "work"
+        root.mkdir(parents=True, exist_ok=True)
         git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
         git(root, "clone", "-q", str(self.bare), str(self.work))
         git(self.work, "checkout", "-q", "-b", "main")

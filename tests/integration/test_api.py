@@ -1,0 +1,164 @@
+"""The REST API and the runners' API against the real app, Redis and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from pipelines.model import GitRef, RefKind
+from pipelines.plan import plan_jobs
+from pipelines.spec import parse_spec
+from pipelines.status import Status
+from server.app import create_app
+from server.settings import Settings, SettingsError
+from server.state import AppState
+from server.store.pipelines import NewPipeline
+
+API = {"Authorization": "Bearer api-token-0123456789"}
+RUNNER = {"Authorization": "Bearer runner-token-0123456789"}
+
+
+@pytest.fixture
+def client(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
+    settings = Settings.from_env(
+        {
+            "SHIPWAY_STATE_DIR": str(tmp_path),
+            "SHIPWAY_REDIS_URL": redis_url,
+            "SHIPWAY_API_TOKEN": "api-token-0123456789",
+            "SHIPWAY_RUNNER_TOKEN": "runner-token-0123456789",
+        }
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def pending_job(client: TestClient) -> int:
+    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
+    store = state.store
+    project = store.projects.create("app", "/nowhere.git", "g/app", "s" * 20, ("*",), ("*",))
+    pipeline = store.pipelines.create(
+        NewPipeline(project.id, GitRef(RefKind.BRANCH, "main"), "a" * 40, "api", "t")
+    )
+    store.pipelines.add_jobs(
+        pipeline.id, plan_jobs(parse_spec("image: i\njobs:\n  a: {script: [x]}\n"))
+    )
+    job = store.jobs.of_pipeline(pipeline.id)[0]
+    store.jobs.change_status(job.id, Status.PENDING)
+    return job.id
+
+
+def test_settings_name_what_is_missing() -> None:
+    with pytest.raises(SettingsError, match="SHIPWAY_API_TOKEN is not set"):
+        Settings.from_env({"SHIPWAY_RUNNER_TOKEN": "x"})
+    with pytest.raises(SettingsError, match="SHIPWAY_WEBHOOK_MAX_BYTES must be a whole number"):
+        Settings.from_env(
+            {
+                "SHIPWAY_API_TOKEN": "a",
+                "SHIPWAY_RUNNER_TOKEN": "b",
+                "SHIPWAY_WEBHOOK_MAX_BYTES": "big",
+            }
+        )
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {
+        "status": "ok",
+        "checks": {"database": True, "redis": True},
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/projects", "/api/pipelines", "/api/jobs/1"])
+def test_the_api_needs_its_token(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 401
+    wrong = client.get(path, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    assert wrong.json() == {"error": "API token is wrong"}
+    assert client.get(path, headers=RUNNER).status_code == 401
+
+
+def test_project_input_is_checked_field_by_field(client: TestClient) -> None:
+    short = client.post(
+        "/api/projects",
+        headers=API,
+        json={"name": "a", "clone_url": "/r.git", "webhook_secret": "short"},
+    )
+    assert short.status_code == 400
+    assert short.json()["field"] == "webhook_secret"
+    option = client.post(
+        "/api/projects",
+        headers=API,
+        json={"name": "a", "clone_url": "--upload-pack=x", "webhook_secret": "s" * 16},
+    )
+    assert option.status_code == 400
+    assert "clone_url" in option.json()["error"]
+    extra = client.post(
+        "/api/projects",
+        headers=API,
+        json={"name": "a", "clone_url": "/r", "webhook_secret": "s" * 16, "colour": 1},
+    )
+    assert (extra.status_code, extra.json()["field"]) == (400, "colour")
+    body = {"name": "a", "clone_url": "/r", "webhook_secret": "s" * 16}
+    assert client.post("/api/projects", headers=API, json=body).status_code == 201
+    assert client.post("/api/projects", headers=API, json=body).status_code == 409
+    assert client.get("/api/projects/absent", headers=API).status_code == 404
+
+
+def test_trigger_input(client: TestClient) -> None:
+    both = client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a", "tag": "b"})
+    assert (both.status_code, both.json()["error"]) == (
+        400,
+        "body: Value error, give exactly one of branch, tag or commit",
+    )
+    assert (
+        client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a"}).status_code
+        == 404
+    )
+
+
+def test_list_filters_are_checked(client: TestClient) -> None:
+    assert client.get("/api/pipelines?limit=0", headers=API).status_code == 400
+    assert client.get("/api/pipelines?status=bogus", headers=API).json()["field"] == "status"
+    assert client.get("/api/pipelines?project=ghost", headers=API).status_code == 404
+
+
+def test_the_runner_protocol(client: TestClient) -> None:
+    job_id = pending_job(client)
+    base = f"/api/runner/jobs/{job_id}"
+    assert client.post(f"{base}/start", json={"runner": "r1"}, headers=API).status_code == 401
+    assert client.post(f"{base}/log?offset=0", content=b"early", headers=RUNNER).status_code == 409
+    started = client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER)
+    assert started.json()["status"] == "running"
+    assert client.post(f"{base}/start", json={"runner": "r2"}, headers=RUNNER).status_code == 409
+    assert client.post(f"{base}/log?offset=0", content=b"line 1\n", headers=RUNNER).json() == {
+        "length": 7
+    }
+    assert client.post(f"{base}/log?offset=0", content=b"line 1\n", headers=RUNNER).json() == {
+        "length": 7
+    }
+    assert client.post(f"{base}/log?offset=99", content=b"gap", headers=RUNNER).status_code == 409
+    assert client.post(f"{base}/log?offset=x", content=b"", headers=RUNNER).status_code == 400
+    assert client.post(f"{base}/log?offset=7", content=b"\xff", headers=RUNNER).status_code == 400
+    finish = {"succeeded": False, "exit_code": 2, "failure_reason": None}
+    assert client.post(f"{base}/finish", json=finish, headers=RUNNER).json()["status"] == "failed"
+    assert client.post(f"{base}/finish", json=finish, headers=RUNNER).status_code == 200  # a resend
+    assert client.post(f"{base}/log?offset=7", content=b"late", headers=RUNNER).status_code == 409
+    assert client.get(f"/api/jobs/{job_id}/log", headers=API).text == "line 1\n"
+
+
+def test_the_live_log_resumes_and_ends(client: TestClient) -> None:
+    job_id = pending_job(client)
+    base = f"/api/runner/jobs/{job_id}"
+    client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER)
+    client.post(f"{base}/log?offset=0", content=b"one\ntwo\n", headers=RUNNER)
+    client.post(f"{base}/finish", json={"succeeded": True, "exit_code": 0}, headers=RUNNER)
+    events = client.get(
+        f"/api/jobs/{job_id}/log/stream", headers={**API, "Last-Event-ID": "4"}
+    ).text
+    assert events == (
+        'id: 8\nevent: log\ndata: "two\\n"\n\n'
+        'event: end\ndata: {"status": "success", "exit_code": 0}\n\n'
+    )
+    assert client.get("/api/jobs/999/log/stream", headers=API).status_code == 404

@@ -1,0 +1,139 @@
+"""Jobs in real containers on the Docker Engine."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import time
+
+import docker
+import pytest
+
+from pipelines.model import GitRef, JobTask, RefKind
+from runners.executor import LABEL_RUNNER, DockerExecutor, ExecutionResult
+
+pytestmark = pytest.mark.docker
+
+
+def workspace(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"workspace/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def task(image: str, *script: str, timeout: int = 30, branch: str = "main") -> JobTask:
+    return JobTask(
+        job_id=42,
+        pipeline_id=7,
+        project="app",
+        clone_url="/unused",
+        sha="c" * 40,
+        ref=GitRef(RefKind.BRANCH, branch),
+        name="unit",
+        image=image,
+        script=script,
+        variables={"GREETING": "hi there"},
+        timeout_seconds=timeout,
+    )
+
+
+def run(
+    executor: DockerExecutor, job: JobTask, cancel: threading.Event | None = None
+) -> tuple[ExecutionResult, str]:
+    output: list[bytes] = []
+    result = executor.run(
+        job, workspace({"README": "read me\n"}), output.append, cancel or threading.Event()
+    )
+    return result, b"".join(output).decode()
+
+
+def leftovers(client: docker.DockerClient, runner: str) -> list[object]:
+    return list(client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={runner}"}))
+
+
+def test_a_script_runs_in_the_workspace_with_its_environment(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> None:
+    executor = DockerExecutor(docker_client, runner_name)
+    result, log = run(
+        executor, task(busybox, "cat README", 'echo "$GREETING from $SHIPWAY_JOB_NAME"', "pwd")
+    )
+    assert result.succeeded
+    assert log.splitlines() == [
+        "$ cat README",
+        "read me",
+        '$ echo "$GREETING from $SHIPWAY_JOB_NAME"',
+        "hi there from unit",
+        "$ pwd",
+        "/workspace",
+    ]
+    assert leftovers(docker_client, runner_name) == []
+
+
+def test_the_first_failing_command_ends_the_job_with_its_exit_code(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> None:
+    executor = DockerExecutor(docker_client, runner_name)
+    result, log = run(executor, task(busybox, "echo before", "echo oops >&2; exit 3", "echo never"))
+    assert result.exit_code == 3
+    assert not result.succeeded
+    assert "oops" in log
+    assert "never" not in log.replace("$ echo never", "")
+    assert leftovers(docker_client, runner_name) == []
+
+
+def test_a_job_over_its_timeout_is_killed(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> None:
+    executor = DockerExecutor(docker_client, runner_name)
+    started = time.monotonic()
+    result, _ = run(executor, task(busybox, "sleep 60", timeout=1))
+    assert time.monotonic() - started < 15
+    assert result.failure_reason == "timed out after 1s"
+    assert leftovers(docker_client, runner_name) == []
+
+
+def test_a_canceled_job_stops(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> None:
+    executor = DockerExecutor(docker_client, runner_name)
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    result, _ = run(executor, task(busybox, "sleep 60"), cancel)
+    assert result.failure_reason == "canceled"
+    assert leftovers(docker_client, runner_name) == []
+
+
+def test_a_missing_image_fails_with_a_reason(
+    docker_client: docker.DockerClient, runner_name: str
+) -> None:
+    result, _ = run(DockerExecutor(docker_client, runner_name), task("shipway/absent:1", "true"))
+    assert result.exit_code is None
+    assert "shipway/absent:1 is not on this runner" in (result.failure_reason or "")
+
+
+def test_branch_names_are_never_executed(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> None:
+    branch = 'zzz";echo${IFS}"hello";#'
+    result, log = run(
+        DockerExecutor(docker_client, runner_name),
+        task(busybox, 'echo "branch=$SHIPWAY_COMMIT_BRANCH"', branch=branch),
+    )
+    assert result.succeeded
+    assert f"branch={branch}\n" in log
+    assert "hello\n" not in log.splitlines(keepends=True)
+
+
+def test_reap_removes_what_a_dead_runner_left(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> None:
+    docker_client.containers.create(busybox, ["sleep", "60"], labels={LABEL_RUNNER: runner_name})
+    assert DockerExecutor(docker_client, runner_name).reap() == 1
+    assert leftovers(docker_client, runner_name) == []
