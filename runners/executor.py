@@ -1,11 +1,18 @@
 """Runs one job's script in a container of the job's image.
 
 Lifecycle of a job's container, whatever happens in between:
-create (labelled with the job and the runner) -> copy the workspace and the script
-in -> start -> stream its output -> wait -> remove. The workspace lives only inside
-the container, so removing the container removes the workspace too; a runner that
-died mid-job leaves labelled containers that :meth:`DockerExecutor.reap` removes
-when the runner starts again.
+create (labelled with the job and the runner) -> attach its stdin -> start -> send
+the workspace and the script as one tar stream, which the container unpacks with
+``tar`` before it runs the script -> stream its output -> wait -> remove.
+
+Why stdin and not ``put_archive`` or a bind mount: ``put_archive`` costs ~45 ms of
+the engine's per call (it re-executes dockerd to unpack) and made each job ~100 ms
+slower, measured; a bind mount needs the runner's paths to be the engine host's
+(not so for a runner in a container) and leaves files the job's root user made.
+The stream needs only ``sh`` and ``tar`` in the image, which every image that can
+run a shell script has. The workspace lives only inside the container, so removing
+the container removes the workspace too; a runner that died mid-job leaves labelled
+containers that :meth:`DockerExecutor.reap` removes when the runner starts again.
 
 Docker errors are translated here, at the edge: callers see an
 :class:`ExecutionResult` with a reason, or :class:`ExternalError` when the engine
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import tarfile
 import threading
 import time
@@ -33,6 +41,12 @@ LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
 SCRIPT_PATH = "/shipway/script.sh"
 WORKSPACE = "/workspace"
+# What the container runs: unpack the tar arriving on stdin, then the job's script
+# with stdin closed, so a script never reads the tar's padding.
+UNPACK_AND_RUN = (
+    "command -v tar >/dev/null || { echo 'shipway: the image has no tar' >&2; exit 127; }; "
+    f"tar -xf - -C / && exec /bin/sh {SCRIPT_PATH} </dev/null"
+)
 
 
 @dataclass(frozen=True)
@@ -57,15 +71,27 @@ def render_script(lines: tuple[str, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _tar_with(name: str, content: bytes, mode: int = 0o644) -> bytes:
+def _with_file(archive: bytes, name: str, content: bytes, mode: int = 0o755) -> bytes:
+    """``archive`` (an uncompressed tar) with one more file appended."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as out:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as source:
+            for member in source:
+                out.addfile(member, source.extractfile(member) if member.isfile() else None)
         info = tarfile.TarInfo(name)
         info.size = len(content)
         info.mode = mode
         info.mtime = int(time.time())
-        tar.addfile(info, io.BytesIO(content))
+        out.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def _raw_socket(attached: object) -> socket.socket:
+    """The socket under what ``attach_socket`` returns (a SocketIO on unix and TCP)."""
+    raw = getattr(attached, "_sock", attached)
+    if not isinstance(raw, socket.socket):
+        raise ExternalError("this Docker connection cannot stream a workspace to a job")
+    return raw
 
 
 class DockerExecutor:
@@ -78,11 +104,14 @@ class DockerExecutor:
     def run(
         self,
         task: JobTask,
-        workspace_tar: bytes,
+        workspace: Callable[[], bytes],
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
     ) -> ExecutionResult:
-        """Run the task's script; ``workspace_tar`` holds paths under ``workspace/``.
+        """Run the task's script in a workspace made of the tar ``workspace()``
+        returns (paths under ``workspace/``). It is called once the container is
+        starting, so a caller can fetch the source meanwhile; what it raises
+        propagates, after the container is removed.
 
         Returns when the script ended, timed out or was canceled; the container is
         removed before this returns."""
@@ -90,25 +119,35 @@ class DockerExecutor:
         if missing is not None:
             return ExecutionResult(None, missing)
         try:
-            container = self.client.containers.create(
+            # The low-level call, since only with detach=False does the SDK set
+            # StdinOnce: the container's stdin closes when the runner's does.
+            created = self.client.api.create_container(
                 task.image,
-                entrypoint=["/bin/sh", SCRIPT_PATH],
-                command=[],
+                entrypoint=["/bin/sh", "-c", UNPACK_AND_RUN],
                 working_dir=WORKSPACE,
                 environment=task.environment(),
                 labels={LABEL_JOB: str(task.job_id), LABEL_RUNNER: self.runner_name},
-                detach=True,
+                stdin_open=True,
+                detach=False,
             )
+            container = self.client.containers.get(created["Id"])
         except docker.errors.APIError as exc:
             return ExecutionResult(None, f"could not create the container: {exc.explanation}")
         try:
-            container.put_archive("/", workspace_tar)
             script = render_script(task.script).encode()
-            container.put_archive("/", _tar_with(SCRIPT_PATH.lstrip("/"), script, 0o755))
-            container.start()
+            attached = container.attach_socket(params={"stdin": 1, "stream": 1})
+            stdin = _raw_socket(attached)
+            try:
+                container.start()  # ~0.2 s: the source is fetched meanwhile
+                stdin.sendall(_with_file(workspace(), SCRIPT_PATH.lstrip("/"), script))
+                stdin.shutdown(socket.SHUT_WR)
+            finally:
+                attached.close()
+                stdin.close()
             return self._follow(container, task.timeout_seconds, on_output, cancel)
-        except docker.errors.APIError as exc:
-            return ExecutionResult(None, f"docker: {exc.explanation}")
+        except (docker.errors.APIError, OSError) as exc:
+            reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)
+            return ExecutionResult(None, f"docker: {reason}")
         finally:
             self._remove(container)
 

@@ -86,11 +86,17 @@ class GitMirrors:
 
     def read_file(self, clone_url: str, sha: str, file_path: str) -> str | None:
         """A file's text at a commit, or None when the commit has no such file."""
-        path = self.ensure_commit(clone_url, sha)
+        if not _FULL_SHA.match(sha):
+            raise NotFound(f"{sha!r} is not a full commit id")
+        path = self.path_for(clone_url)
+        if not (path / "HEAD").exists() or not self._has_commit(path, sha):
+            self.fetch(clone_url)
         result = self._run(path, "cat-file", "blob", f"{sha}:{file_path}")
-        if result.returncode != 0:
-            return None
-        return result.stdout
+        if result.returncode == 0:
+            return result.stdout
+        if not self._has_commit(path, sha):  # only now: it costs a process
+            raise NotFound(f"commit {sha} is not in {clone_url}")
+        return None
 
     def archive(self, clone_url: str, sha: str, prefix: str) -> bytes:
         """The commit's tree as a tar stream, every path under ``prefix``."""

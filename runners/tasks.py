@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
@@ -46,18 +47,19 @@ def _execute(
 ) -> ExecutionResult:
     say = shipper.write_text
     say(f"Running on {settings.name}\n")
+    say(f"Fetching {task.sha[:12]} of {task.project}; executing in {task.image}\n")
+    mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
-        say(f"Fetching {task.sha[:12]} of {task.project}\n")
-        mirrors = GitMirrors(settings.cache_dir / "mirrors")
-        workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
-        say(f"Executing in {task.image}\n")
-        client = docker.from_env()
-        try:
-            result = DockerExecutor(client, settings.name).run(
-                task, workspace, shipper.write, canceled
-            )
-        finally:
-            client.close()
+        # The source is fetched while the container is created and starts.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
+            client = docker.from_env()
+            try:
+                result = DockerExecutor(client, settings.name).run(
+                    task, source.result, shipper.write, canceled
+                )
+            finally:
+                client.close()
     except (ShipwayError, docker.errors.DockerException) as exc:
         result = ExecutionResult(None, str(exc))
     if result.succeeded:

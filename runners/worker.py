@@ -17,6 +17,7 @@ from rq.serializers import JSONSerializer
 
 import runners.tasks  # noqa: F401  (imported before forking: children start warm)
 from runners.executor import DockerExecutor
+from runners.reporting import warm_up
 from runners.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
             log.warning("removed %d containers left by an earlier run of %s", reaped, settings.name)
     finally:
         client.close()
+    warm_up()  # made once here, inherited by every job's forked process
     connection = redis.Redis.from_url(settings.redis_url)
     worker = Worker(
         [Queue(name, connection=connection, serializer=JSONSerializer) for name in queues],

@@ -47,9 +47,8 @@ def run(
     executor: DockerExecutor, job: JobTask, cancel: threading.Event | None = None
 ) -> tuple[ExecutionResult, str]:
     output: list[bytes] = []
-    result = executor.run(
-        job, workspace({"README": "read me\n"}), output.append, cancel or threading.Event()
-    )
+    tree = workspace({"README": "read me\n"})
+    result = executor.run(job, lambda: tree, output.append, cancel or threading.Event())
     return result, b"".join(output).decode()
 
 

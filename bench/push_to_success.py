@@ -1,0 +1,210 @@
+"""How long from ``git push`` to a green one-job pipeline, against doing it by hand.
+
+Starts its own Redis, Shipway server and one runner (real processes, free ports),
+then alternates, run by run:
+
+- Shipway: commit, ``git push`` through the post-receive hook, poll the API until the
+  pipeline is ``success``;
+- by hand: ``git clone`` of the same repository and ``docker run --rm`` of the same
+  image and script.
+
+It prints medians (with min and max), the ratio of the medians and the median of the
+per-pair ratios (goal: at most 1.5x), where the Shipway time goes, and how fast the
+webhook answers (GitLab gives up after 10 s).
+
+    .venv/bin/python -m bench.push_to_success [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+
+from runners.base_images import ensure_busybox
+from runners.executor import LABEL_RUNNER
+from tests.support.git import Repository
+from tests.support.services import Deployment, RedisServer
+from tests.unit.test_events import push_payload
+
+SECRET = "bench-webhook-secret-0123456789"
+SCRIPT = ["cat README", "echo done"]
+
+
+def pipeline_file(image: str) -> str:
+    lines = "\n".join(f"      - {line}" for line in SCRIPT)
+    return f"image: {image}\njobs:\n  unit:\n    script:\n{lines}\n"
+
+
+def shipway_run(
+    deployment: Deployment, api: httpx.Client, repository: Repository, n: int
+) -> tuple[float, dict[str, Any]]:
+    repository.commit({"README": f"run {n}\n"}, f"bench {n}")
+    started = time.perf_counter()
+    output = repository.push()
+    match = re.search(r"created pipeline (\d+)", output)
+    if match is None:
+        raise RuntimeError(f"the push started no pipeline:\n{output}")
+    pipeline_id = int(match.group(1))
+    while True:
+        pipeline: dict[str, Any] = api.get(f"/api/pipelines/{pipeline_id}").json()
+        if pipeline["status"] == "success":
+            return time.perf_counter() - started, pipeline
+        if pipeline["status"] in ("failed", "canceled", "skipped"):
+            raise RuntimeError(f"pipeline {pipeline_id} ended {pipeline['status']}: {pipeline}")
+        time.sleep(0.01)
+
+
+def by_hand_run(repository: Repository, image: str) -> float:
+    with tempfile.TemporaryDirectory() as workdir:
+        started = time.perf_counter()
+        subprocess.run(
+            ["git", "clone", "--quiet", str(repository.bare), f"{workdir}/w"], check=True
+        )
+        subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "-v",
+                f"{workdir}/w:/workspace",
+                "-w",
+                "/workspace",
+                image,
+                "sh",
+                "-c",
+                "; ".join(SCRIPT),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return time.perf_counter() - started
+
+
+def phases(pipeline: dict[str, Any]) -> str:
+    def at(value: str) -> datetime:
+        return datetime.fromisoformat(value)
+
+    job = pipeline["jobs"][0]
+    created, started = at(pipeline["created_at"]), at(job["started_at"])
+    job_done, done = at(job["finished_at"]), at(pipeline["finished_at"])
+    return (
+        f"webhook stored -> job started {(started - created).total_seconds():.3f}s, "
+        f"job ran {(job_done - started).total_seconds():.3f}s, "
+        f"job end -> pipeline success {(done - job_done).total_seconds():.3f}s"
+    )
+
+
+def webhook_latency(deployment: Deployment, project_path: str, deliveries: int = 50) -> list[float]:
+    payload = push_payload(
+        ref="refs/heads/bench-skipped", project={"path_with_namespace": project_path}
+    )
+    timings = []
+    with httpx.Client(base_url=deployment.url, timeout=10) as client:
+        for _ in range(deliveries):
+            headers = {
+                "Content-Type": "application/json",
+                "X-Gitlab-Event": "Push Hook",
+                "X-Gitlab-Token": SECRET,
+                "Idempotency-Key": str(uuid.uuid4()),
+                "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+            }
+            started = time.perf_counter()
+            response = client.post("/webhooks/gitlab", json=payload, headers=headers)
+            timings.append(time.perf_counter() - started)
+            response.raise_for_status()
+    return timings
+
+
+def summary(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.3f}s  (min {min(values):.3f}s, max {max(values):.3f}s)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=7)
+    runs = parser.parse_args().runs
+    client = docker.from_env()
+    image = ensure_busybox(client)
+    runner_name = f"bench-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="shipway-bench-") as root_text:
+        root = Path(root_text)
+        redis_server = RedisServer.start(root)
+        deployment = Deployment(root=root, redis_url=redis_server.url)
+        server = deployment.start_server()
+        runner = deployment.start_runner(runner_name)
+        try:
+            repository = Repository(root / "repo")
+            repository.commit({".shipway.yml": pipeline_file(image), "README": "start\n"})
+            with deployment.api() as api:
+                api.post(
+                    "/api/projects",
+                    json={
+                        "name": "bench",
+                        "clone_url": str(repository.bare),
+                        "gitlab_path": "bench/app",
+                        "webhook_secret": SECRET,
+                        "branches": ["main"],
+                    },
+                ).raise_for_status()
+                deployment.cli(
+                    "hook",
+                    "install",
+                    str(repository.bare),
+                    "--project-path",
+                    "bench/app",
+                    "--secret",
+                    SECRET,
+                )
+                shipway_run(deployment, api, repository, 0)  # warm-up: mirrors, image, imports
+                by_hand_run(repository, image)
+                shipway_times, hand_times, pipelines = [], [], []
+                for n in range(1, runs + 1):
+                    seconds, pipeline = shipway_run(deployment, api, repository, n)
+                    shipway_times.append(seconds)
+                    pipelines.append(pipeline)
+                    hand_times.append(by_hand_run(repository, image))
+            webhook = webhook_latency(deployment, "bench/app")
+        finally:
+            runner.stop()
+            server.stop()
+            redis_server.stop()
+            for container in client.containers.list(
+                all=True, filters={"label": f"{LABEL_RUNNER}={runner_name}"}
+            ):
+                container.remove(force=True)
+            client.close()
+    ratios = [a / b for a, b in zip(shipway_times, hand_times, strict=True)]
+    median_run = pipelines[shipway_times.index(sorted(shipway_times)[len(shipway_times) // 2])]
+    print(f"push to success, one job, {runs} runs each, interleaved")
+    print(f"  shipway  {summary(shipway_times)}")
+    print(f"  by hand  {summary(hand_times)}   (git clone + docker run --rm)")
+    ratio = statistics.median(shipway_times) / statistics.median(hand_times)
+    print(
+        f"  ratio of medians {ratio:.2f}x, "
+        f"median of pair ratios {statistics.median(ratios):.2f}x   goal: at most 1.5x"
+    )
+    print(f"  where a median run goes: {phases(median_run)}")
+    webhook_ms = sorted(t * 1000 for t in webhook)
+    p99 = webhook_ms[min(len(webhook_ms) - 1, round(0.99 * (len(webhook_ms) - 1)))]
+    median_ms = statistics.median(webhook_ms)
+    print(
+        f"webhook answer, {len(webhook)} deliveries: median {median_ms:.1f} ms, "
+        f"p99 {p99:.1f} ms   goal: well under 1 s (GitLab gives up after 10 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
