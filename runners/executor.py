@@ -139,8 +139,12 @@ class DockerExecutor:
             stdin = _raw_socket(attached)
             try:
                 container.start()  # ~0.2 s: the source is fetched meanwhile
-                stdin.sendall(_with_file(workspace(), SCRIPT_PATH.lstrip("/"), script))
-                stdin.shutdown(socket.SHUT_WR)
+                tree = _with_file(workspace(), SCRIPT_PATH.lstrip("/"), script)
+                # A container that ends before reading (no tar, say) breaks the pipe;
+                # its output and exit code, collected below, say why.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    stdin.sendall(tree)
+                    stdin.shutdown(socket.SHUT_WR)
             finally:
                 attached.close()
                 stdin.close()
