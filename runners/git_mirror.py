@@ -101,19 +101,9 @@ class GitMirrors:
     def archive(self, clone_url: str, sha: str, prefix: str) -> bytes:
         """The commit's tree as a tar stream, every path under ``prefix``."""
         path = self.ensure_commit(clone_url, sha)
-        try:
-            result = subprocess.run(
-                ["git", "-C", str(path), "archive", "--format=tar", f"--prefix={prefix}", sha],
-                capture_output=True,
-                timeout=GIT_TIMEOUT_SECONDS,
-                env=_git_env(),
-                check=True,
-            )
-        except subprocess.CalledProcessError as exc:
-            raise ExternalError(
-                f"git archive failed: {exc.stderr.decode(errors='replace')}"
-            ) from exc
-        return result.stdout
+        return self._checked(
+            ["git", "-C", str(path), "archive", "--format=tar", f"--prefix={prefix}", sha]
+        )
 
     def _has_commit(self, path: Path, sha: str) -> bool:
         return self._run(path, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
@@ -132,22 +122,19 @@ class GitMirrors:
     def _git(self, path: Path, *args: str) -> None:
         self._checked(["git", "-C", str(path), *args])
 
-    def _checked(self, argv: list[str]) -> None:
+    def _checked(self, argv: list[str]) -> bytes:
+        """Run git; its output, or ExternalError with what git said."""
+        command = argv[3] if argv[1] == "-C" else argv[1]
         try:
-            subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                timeout=GIT_TIMEOUT_SECONDS,
-                env=_git_env(),
-                check=True,
+            result = subprocess.run(
+                argv, capture_output=True, timeout=GIT_TIMEOUT_SECONDS, env=_git_env(), check=True
             )
         except subprocess.CalledProcessError as exc:
-            raise ExternalError(
-                f"git {argv[1] if argv[1] != '-C' else argv[3]} failed: {exc.stderr.strip()}"
-            ) from exc
+            stderr = exc.stderr.decode(errors="replace").strip()
+            raise ExternalError(f"git {command} failed: {stderr}") from exc
         except subprocess.TimeoutExpired as exc:
-            raise ExternalError(f"git timed out after {GIT_TIMEOUT_SECONDS}s") from exc
+            raise ExternalError(f"git {command} timed out after {GIT_TIMEOUT_SECONDS}s") from exc
+        return result.stdout
 
     def _run(self, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -15,6 +15,7 @@ routes = [
     Route("/api/projects/{name}/pipelines", projects.trigger, methods=["POST"]),
     Route("/api/pipelines", pipelines.list_pipelines, methods=["GET"]),
     Route("/api/pipelines/{pipeline_id:int}", pipelines.get_pipeline, methods=["GET"]),
+    Route("/api/pipelines/{pipeline_id:int}/jobs", pipelines.list_jobs, methods=["GET"]),
     Route("/api/jobs/{job_id:int}", pipelines.get_job, methods=["GET"]),
     Route("/api/jobs/{job_id:int}/log", pipelines.job_log, methods=["GET"]),
     Route("/api/jobs/{job_id:int}/log/stream", pipelines.job_log_stream, methods=["GET"]),

@@ -53,6 +53,15 @@ async def get_pipeline(request: Request) -> JSONResponse:
     return JSONResponse(pipeline_json(pipeline, jobs))
 
 
+async def list_jobs(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    pipeline_id = path_int(request, "pipeline_id")
+    await run_in_threadpool(state.store.pipelines.get, pipeline_id)  # 404 for no pipeline
+    jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
+    return JSONResponse([job_json(job) for job in jobs])
+
+
 async def get_job(request: Request) -> JSONResponse:
     state = state_of(request)
     check_bearer(request, state.settings.api_token, "API")

@@ -17,6 +17,15 @@ from server.store.tables import jobs, log_chunks
 _NUL = "\x00"
 
 
+def _length(conn: sa.Connection, job_id: int) -> int:
+    length = conn.execute(
+        sa.select(jobs.c.log_length).where(jobs.c.id == job_id)
+    ).scalar_one_or_none()
+    if length is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return int(length)
+
+
 class LogRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -25,33 +34,25 @@ class LogRepository:
         """Store ``text`` at ``offset``; return the log's new length."""
         text = text.replace(_NUL, "\N{REPLACEMENT CHARACTER}")
         with self.engine.begin() as conn:
-            length = conn.execute(
-                sa.select(jobs.c.log_length).where(jobs.c.id == job_id)
-            ).scalar_one_or_none()
-            if length is None:
-                raise NotFound(f"job {job_id} does not exist")
+            length = _length(conn, job_id)
             if offset > length:
                 raise Conflict(
                     f"log of job {job_id} has {length} characters; {offset} leaves a gap"
                 )
             fresh = text[length - offset :]
             if not fresh:
-                return int(length)
+                return length
             conn.execute(log_chunks.insert().values(job_id=job_id, offset=length, content=fresh))
             new_length = length + len(fresh)
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(log_length=new_length))
-            return int(new_length)
+            return new_length
 
     def read(self, job_id: int, offset: int = 0) -> tuple[str, int]:
         """The log from ``offset`` on, and the offset just past what was returned."""
         with self.engine.begin() as conn:
-            length = conn.execute(
-                sa.select(jobs.c.log_length).where(jobs.c.id == job_id)
-            ).scalar_one_or_none()
-            if length is None:
-                raise NotFound(f"job {job_id} does not exist")
+            length = _length(conn, job_id)
             if offset >= length:
-                return "", int(length)
+                return "", length
             rows = conn.execute(
                 sa.select(log_chunks.c.offset, log_chunks.c.content)
                 .where(

@@ -118,6 +118,14 @@ def test_trigger_input(client: TestClient) -> None:
     )
 
 
+def test_jobs_of_a_pipeline(client: TestClient) -> None:
+    job_id = pending_job(client)
+    pipeline_id = client.get(f"/api/jobs/{job_id}", headers=API).json()["pipeline_id"]
+    jobs = client.get(f"/api/pipelines/{pipeline_id}/jobs", headers=API).json()
+    assert [(job["id"], job["name"], job["status"]) for job in jobs] == [(job_id, "a", "pending")]
+    assert client.get("/api/pipelines/999/jobs", headers=API).status_code == 404
+
+
 def test_list_filters_are_checked(client: TestClient) -> None:
     assert client.get("/api/pipelines?limit=0", headers=API).status_code == 400
     assert client.get("/api/pipelines?status=bogus", headers=API).json()["field"] == "status"
