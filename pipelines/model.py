@@ -7,6 +7,7 @@ only through ``pipelines.status.transition``.
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -15,6 +16,17 @@ from typing import Any
 from pipelines.status import Status
 
 ZERO_SHA = "0" * 40
+_QUEUE_ID = re.compile(r"^shipway-job-(\d+)$")
+
+
+def queue_id(job_id: int) -> str:
+    """The id of a job's task in the queue: one per job, so enqueuing twice is harmless."""
+    return f"shipway-job-{job_id}"
+
+
+def job_id_of(queue_task_id: str | None) -> int | None:
+    match = _QUEUE_ID.match(queue_task_id or "")
+    return int(match.group(1)) if match else None
 
 
 class RefKind(StrEnum):
@@ -129,6 +141,19 @@ class Job:
     runner: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A runner as its last heartbeat described it."""
+
+    name: str
+    queues: tuple[str, ...]
+    host: str
+    pid: int
+    current_job_id: int | None
+    first_seen: datetime
+    last_seen: datetime
 
 
 @dataclass(frozen=True)

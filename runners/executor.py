@@ -214,11 +214,13 @@ class DockerExecutor:
         except docker.errors.APIError as exc:
             raise ExternalError(f"could not remove container {container.short_id}") from exc
 
-    def reap(self) -> int:
-        """Remove containers a previous life of this runner left behind."""
-        leftovers = self.client.containers.list(
-            all=True, filters={"label": f"{LABEL_RUNNER}={self.runner_name}"}
-        )
+    def reap(self, job_id: int | None = None) -> int:
+        """Remove containers a previous life of this runner left behind (or those of
+        one job, whose process died)."""
+        labels = [f"{LABEL_RUNNER}={self.runner_name}"]
+        if job_id is not None:
+            labels.append(f"{LABEL_JOB}={job_id}")
+        leftovers = self.client.containers.list(all=True, filters={"label": labels})
         for container in leftovers:
             self._remove(container)
         return len(leftovers)

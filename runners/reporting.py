@@ -67,6 +67,16 @@ class ServerClient:
     ) -> None:
         self.http.close()
 
+    def heartbeat(
+        self, runner: str, queues: list[str], host: str, pid: int, job_id: int | None
+    ) -> None:
+        """One heartbeat, tried once: the next one comes soon anyway."""
+        body = {"runner": runner, "queues": queues, "host": host, "pid": pid, "job_id": job_id}
+        try:
+            self.http.post("/api/runner/heartbeat", json=body).raise_for_status()
+        except httpx.HTTPError as exc:
+            log.warning("heartbeat not delivered: %s", exc)
+
     def start(self, job_id: int, runner: str) -> bool:
         """Claim the job. False when the server says it is no longer pending."""
         try:

@@ -1,9 +1,9 @@
 """The engine: a background thread that drives pipelines forward.
 
-Each pass plans new pipelines (reads their file) and advances open ones (skips,
-starts, settles). Anything that changes what the engine should do calls
-:meth:`Engine.wake`; without a wake-up it still passes every
-``interval_seconds``, so nothing depends on a wake-up being delivered.
+Each pass fails the jobs of runners that are gone, plans new pipelines (reads
+their file) and advances open ones (skips, starts, settles). Anything that changes
+what the engine should do calls :meth:`Engine.wake`; without a wake-up it still
+passes every ``interval_seconds``, so nothing depends on a wake-up being delivered.
 
 All state is in the database, so a server killed at any point resumes where it
 stopped: at start the engine re-enqueues pending jobs (the queue ignores those
@@ -18,8 +18,10 @@ import threading
 from pipelines.errors import ShipwayError
 from pipelines.ports import JobQueue, SourceRepository
 from server.store import Store
+from server.store.tables import utcnow
 from server.usecases.dispatch import advance_pipeline, requeue_pending
 from server.usecases.plan import plan_pipeline
+from server.usecases.runner_liveness import fail_lost_jobs
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Engine:
             self._wake.wait(self.interval_seconds)
 
     def run_once(self) -> None:
+        fail_lost_jobs(self.store, utcnow())  # their pipelines settle just below
         for pipeline in self.store.pipelines.to_plan():
             plan_pipeline(self.store, self.sources, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():

@@ -13,16 +13,12 @@ from rq.job import Job as RqJob
 from rq.serializers import JSONSerializer
 
 from pipelines.errors import ExternalError
-from pipelines.model import JobTask
+from pipelines.model import JobTask, queue_id
 
 TASK_FUNCTION = "runners.tasks.run_job"
 # RQ's own limit is a backstop; the runner enforces the job's timeout itself and
 # reports it, so RQ's must be longer than any job's timeout plus clean-up.
 RQ_TIMEOUT_MARGIN_SECONDS = 300
-
-
-def rq_job_id(job_id: int) -> str:
-    return f"shipway-job-{job_id}"
 
 
 class RqJobQueue:
@@ -32,7 +28,7 @@ class RqJobQueue:
         self.connection = connection
 
     def enqueue(self, queue: str, task: JobTask) -> None:
-        job_id = rq_job_id(task.job_id)
+        job_id = queue_id(task.job_id)
         try:
             if RqJob.exists(job_id, connection=self.connection):
                 return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipelines.model import Job, Pipeline, Project
+from pipelines.model import Job, Pipeline, Project, Runner
 from server.store.jobs import elapsed
 
 
@@ -62,4 +62,17 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),
         "duration_seconds": elapsed(job),
+    }
+
+
+def runner_json(runner: Runner, online: bool) -> dict[str, Any]:
+    return {
+        "name": runner.name,
+        "queues": list(runner.queues),
+        "host": runner.host,
+        "pid": runner.pid,
+        "current_job_id": runner.current_job_id,
+        "online": online,
+        "first_seen": _time(runner.first_seen),
+        "last_seen": _time(runner.last_seen),
     }

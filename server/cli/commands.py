@@ -159,3 +159,23 @@ def job_log(api: ApiClient, args: Namespace) -> int:
         elif event == "end":
             status = json.loads(data)["status"]
     return 0 if status == "success" else 1
+
+
+def runners(api: ApiClient, args: Namespace) -> int:
+    found = api.get("/api/runners")
+    if args.json:
+        _print_json(found)
+        return 0
+    rows = [
+        [
+            r["name"],
+            "online" if r["online"] else "offline",
+            ",".join(r["queues"]),
+            str(r["current_job_id"] or "-"),
+            r["host"],
+            r["last_seen"][:19],
+        ]
+        for r in found
+    ]
+    _table(rows, ["NAME", "STATE", "QUEUES", "JOB", "HOST", "LAST HEARTBEAT"])
+    return 0

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--wait", action="store_true", help="follow it until it ends")
     show.set_defaults(api=commands.pipeline_show)
 
+    listed = sub.add_parser("runners", help="list runners: queues, current job, online or not")
+    listed.set_defaults(api=commands.runners)
+
     log = sub.add_parser("log", help="print a job's log")
     log.add_argument("job_id", type=int)
     log.add_argument("-f", "--follow", action="store_true", help="stream it live until the end")

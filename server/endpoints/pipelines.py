@@ -10,10 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from pipelines.errors import PayloadError
+from pipelines.liveness import is_online
 from pipelines.status import Status
 from server.http import check_bearer, path_int
-from server.serialize import job_json, pipeline_json
+from server.serialize import job_json, pipeline_json, runner_json
 from server.state import AppState, state_of
+from server.store.tables import utcnow
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -60,6 +62,14 @@ async def list_jobs(request: Request) -> JSONResponse:
     await run_in_threadpool(state.store.pipelines.get, pipeline_id)  # 404 for no pipeline
     jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
     return JSONResponse([job_json(job) for job in jobs])
+
+
+async def list_runners(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    runners = await run_in_threadpool(state.store.runners.all)
+    now = utcnow()
+    return JSONResponse([runner_json(runner, is_online(runner, now)) for runner in runners])
 
 
 async def get_job(request: Request) -> JSONResponse:

@@ -16,6 +16,7 @@ from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import job_json
 from server.state import state_of
 from server.usecases.report import append_log, finish_job, start_job
+from server.usecases.runner_liveness import record_heartbeat
 
 MAX_LOG_APPEND_BYTES = 4 * 1024 * 1024
 
@@ -25,11 +26,36 @@ class StartIn(BaseModel):
     runner: str = Field(min_length=1, max_length=255)
 
 
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runner: str = Field(min_length=1, max_length=255)
+    queues: list[str] = Field(min_length=1)
+    host: str = Field(min_length=1, max_length=255)
+    pid: int = Field(ge=1)
+    job_id: int | None = None
+
+
 class FinishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     succeeded: bool
     exit_code: int | None = None
     failure_reason: str | None = Field(default=None, max_length=10_000)
+
+
+async def heartbeat(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, HeartbeatIn)
+    runner = await run_in_threadpool(
+        record_heartbeat,
+        state.store,
+        body.runner,
+        tuple(body.queues),
+        body.host,
+        body.pid,
+        body.job_id,
+    )
+    return JSONResponse({"runner": runner.name, "last_seen": runner.last_seen.isoformat()})
 
 
 async def start(request: Request) -> JSONResponse:

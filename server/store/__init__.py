@@ -15,6 +15,7 @@ from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
 from server.store.pipelines import PipelineRepository
 from server.store.projects import ProjectRepository
+from server.store.runners import RunnerRepository
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Store:
     pipelines: PipelineRepository
     jobs: JobRepository
     logs: LogRepository
+    runners: RunnerRepository
     audit: AuditLog
 
     @classmethod
@@ -37,6 +39,7 @@ class Store:
             pipelines=PipelineRepository(engine),
             jobs=JobRepository(engine),
             logs=LogRepository(engine),
+            runners=RunnerRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -121,6 +121,18 @@ log_chunks = sa.Table(
     sa.Column("content", sa.Text, nullable=False),
 )
 
+runners = sa.Table(
+    "runners",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("queues", sa.JSON, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("current_job_id", sa.Integer, nullable=True),
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

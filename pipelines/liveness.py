@@ -1,0 +1,45 @@
+"""When a runner counts as gone, and which running jobs it takes down with it.
+
+Runners send a heartbeat every ``HEARTBEAT_SECONDS`` naming the job they execute. A
+running job is lost when its runner has been silent for ``OFFLINE_AFTER`` (the whole
+runner died), or when its runner keeps beating but has not named the job for
+``OFFLINE_AFTER`` since the job started (the job's process died under a live
+runner). Pure: the caller supplies the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pipelines.model import Job, Runner
+
+HEARTBEAT_SECONDS = 5.0
+OFFLINE_AFTER = timedelta(seconds=20)
+
+
+@dataclass(frozen=True)
+class LostJob:
+    job_id: int
+    reason: str
+
+
+def is_online(runner: Runner, now: datetime) -> bool:
+    return now - runner.last_seen <= OFFLINE_AFTER
+
+
+def lost_jobs(
+    running: Iterable[Job], runners: Mapping[str, Runner], now: datetime
+) -> list[LostJob]:
+    lost = []
+    for job in running:
+        started = job.started_at or job.created_at
+        if now - started <= OFFLINE_AFTER:
+            continue  # too early to tell: the first heartbeat naming it may be on its way
+        runner = runners.get(job.runner or "")
+        if runner is None or not is_online(runner, now):
+            lost.append(LostJob(job.id, f"runner lost: no heartbeat from {job.runner}"))
+        elif runner.current_job_id != job.id and runner.last_seen - started > OFFLINE_AFTER:
+            lost.append(LostJob(job.id, f"runner lost: {job.runner} no longer executes the job"))
+    return lost

@@ -1,0 +1,35 @@
+"""Runner heartbeats, and failing the jobs of runners that are gone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pipelines.errors import Conflict
+from pipelines.liveness import LostJob, lost_jobs
+from pipelines.model import Runner
+from pipelines.status import Status
+from server.store import Store
+
+
+def record_heartbeat(
+    store: Store, name: str, queues: tuple[str, ...], host: str, pid: int, job_id: int | None
+) -> Runner:
+    return store.runners.heartbeat(name, queues, host, pid, job_id)
+
+
+def fail_lost_jobs(store: Store, now: datetime) -> list[LostJob]:
+    """Mark failed every running job whose runner is gone; return what was failed."""
+    runners = {runner.name: runner for runner in store.runners.all()}
+    failed = []
+    for lost in lost_jobs(store.jobs.with_status(Status.RUNNING), runners, now):
+        try:
+            store.jobs.change_status(
+                lost.job_id, Status.FAILED, expect=Status.RUNNING, failure_reason=lost.reason
+            )
+        except Conflict:
+            continue  # it finished meanwhile: its runner was not lost after all
+        store.audit.record(
+            "engine", "job.lost", "failed", f"job {lost.job_id}", {"reason": lost.reason}
+        )
+        failed.append(lost)
+    return failed

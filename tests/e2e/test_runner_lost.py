@@ -1,0 +1,116 @@
+"""A runner killed mid-job (kill -9): the server fails the job with "runner lost"
+within 30 seconds, instead of leaving it running forever. Only the job's process
+killed: the runner removes its container and reports the job lost at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import docker
+import psutil
+import pytest
+
+from runners.executor import LABEL_JOB
+from tests.e2e.test_push_to_pipeline import SECRET, finished, pipeline_file, pushed_pipeline
+from tests.support.git import Repository
+from tests.support.services import Deployment, ShipwayProcess, wait_until
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def project(deployment: Deployment, server: ShipwayProcess, repository: Repository) -> None:
+    with deployment.api() as api:
+        api.post(
+            "/api/projects",
+            json={
+                "name": "app",
+                "clone_url": str(repository.bare),
+                "gitlab_path": "t/app",
+                "webhook_secret": SECRET,
+            },
+        ).raise_for_status()
+    deployment.cli(
+        "hook", "install", str(repository.bare), "--project-path", "t/app", "--secret", SECRET
+    )
+
+
+def running_job(deployment: Deployment, repository: Repository) -> tuple[int, dict[str, Any]]:
+    repository.commit(
+        {".shipway.yml": pipeline_file(("hang", "test", ["echo started", "sleep 300"]))}
+    )
+    pipeline_id = pushed_pipeline(repository.push())
+    job: dict[str, Any] = {}
+    with deployment.api() as api:
+
+        def is_running() -> bool:
+            jobs = api.get(f"/api/pipelines/{pipeline_id}/jobs").json()
+            job.update(jobs[0] if jobs else {})
+            return job.get("status") == "running"
+
+        wait_until(is_running, 30, "the job running")
+    return pipeline_id, job
+
+
+def runners(deployment: Deployment) -> dict[str, dict[str, Any]]:
+    with deployment.api() as api:
+        return {runner["name"]: runner for runner in api.get("/api/runners").json()}
+
+
+def test_a_killed_runner_loses_its_job_within_30_seconds(
+    deployment: Deployment, project: None, runner_name: str, busybox: str, repository: Repository
+) -> None:
+    runner = deployment.start_runner(runner_name)
+    try:
+        pipeline_id, job = running_job(deployment, repository)
+        wait_until(
+            lambda: runners(deployment)[runner_name]["current_job_id"] == job["id"],
+            15,
+            "a heartbeat naming the job",
+        )
+        assert runners(deployment)[runner_name]["online"]
+        os.killpg(runner.process.pid, signal.SIGKILL)  # the worker and its job's process
+        runner.process.wait()
+        killed = time.monotonic()
+        pipeline = finished(deployment, pipeline_id, timeout=45)
+        assert time.monotonic() - killed < 30
+        assert pipeline["status"] == "failed"
+        (lost,) = pipeline["jobs"]
+        assert (lost["status"], lost["failure_reason"]) == (
+            "failed",
+            f"runner lost: no heartbeat from {runner_name}",
+        )
+        listing = deployment.cli("runners")
+        assert runner_name in listing.stdout
+        assert "offline" in listing.stdout
+    finally:
+        runner.stop()
+
+
+def test_a_killed_job_process_under_a_live_runner_is_reported_at_once(
+    deployment: Deployment,
+    project: None,
+    runner_name: str,
+    busybox: str,
+    repository: Repository,
+    docker_client: docker.DockerClient,
+) -> None:
+    runner = deployment.start_runner(runner_name)
+    try:
+        pipeline_id, _ = running_job(deployment, repository)
+        worker = psutil.Process(runner.process.pid)
+        wait_until(lambda: bool(worker.children()), 10, "the job's forked process")
+        for child in worker.children():
+            child.kill()
+        killed = time.monotonic()
+        pipeline = finished(deployment, pipeline_id, timeout=45)
+        assert time.monotonic() - killed < 30
+        (lost,) = pipeline["jobs"]
+        assert lost["failure_reason"] == "runner lost: the job's process died (signal 9)"
+        assert runners(deployment)[runner_name]["online"]
+        assert docker_client.containers.list(filters={"label": f"{LABEL_JOB}={lost['id']}"}) == []
+    finally:
+        runner.stop()
