@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from server.endpoints import health, pipelines, projects, runner_api, webhooks
+from server.endpoints import health, lint, pipelines, projects, runner_api, webhooks
 
 routes = [
     Route("/healthz", health.healthz, methods=["GET"]),
     Route("/webhooks/gitlab", webhooks.gitlab_webhook, methods=["POST"]),
+    Route("/api/lint", lint.lint_file, methods=["POST"]),
     Route("/api/projects", projects.list_projects, methods=["GET"]),
     Route("/api/projects", projects.create_project, methods=["POST"]),
     Route("/api/projects/{name}", projects.get_project, methods=["GET"]),

@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     log.add_argument("-f", "--follow", action="store_true", help="stream it live until the end")
     log.set_defaults(api=commands.job_log)
 
+    linted = sub.add_parser("lint", help="check a pipeline file (no server needed)")
+    linted.add_argument("file", type=Path, nargs="?", default=Path(".shipway.yml"))
+
     images = sub.add_parser("images", help="build the base images locally (no pull needed)")
     images.add_argument("which", choices=["busybox", "debian", "all"], nargs="?", default="busybox")
 
@@ -120,6 +123,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         Store.open(Settings.from_env().database_url).close()
         print("database schema is up to date")
         return 0
+    if args.command == "lint":
+        return _lint(args.file, args.json)
     if args.command == "images":
         return _images(args.which)
     if args.command == "hook":
@@ -152,6 +157,31 @@ def _serve(host: str, port: int) -> int:
     )
     uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info")
     return 0
+
+
+def _lint(path: Path, as_json: bool) -> int:
+    """Exit 0 when the file is valid, 1 when it is not, 2 when it cannot be read."""
+    import json
+
+    from server.endpoints.lint import lint
+
+    try:
+        content = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"shipway: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    answer = lint(content)
+    if as_json:
+        print(json.dumps(answer, indent=2))
+    elif answer["valid"]:
+        jobs = ", ".join(f"{job['stage']}/{job['name']}" for job in answer["jobs"])
+        print(f"{path}: valid ({jobs})")
+    else:
+        for error in answer["errors"]:
+            where = f"{path}:{error['line']}" if error["line"] else str(path)
+            key = f" {error['key']}:" if error["key"] else ""
+            print(f"{where}:{key} {error['message']}")
+    return 0 if answer["valid"] else 1
 
 
 def _images(which: str) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +173,50 @@ def test_the_live_log_resumes_and_ends(client: TestClient) -> None:
         'event: end\ndata: {"status": "success", "exit_code": 0}\n\n'
     )
     assert client.get("/api/jobs/999/log/stream", headers=API).status_code == 404
+
+
+def test_lint_answers_like_the_cli(client: TestClient, tmp_path: Path) -> None:
+    bad = "image: x\njobs:\n  unit:\n    script: [a]\n    imgae: y\n"
+    answer = client.post("/api/lint", json={"content": bad}, headers=API).json()
+    assert answer == {
+        "valid": False,
+        "errors": [{"line": 5, "key": "jobs.unit.imgae", "message": "unknown key"}],
+        "jobs": [],
+    }
+    path = tmp_path / ".shipway.yml"
+    path.write_text(bad)
+    cli = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "--json", "lint", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 1
+    assert json.loads(cli.stdout) == answer
+    human = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "lint", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert human.stdout == f"{path}:5: jobs.unit.imgae: unknown key\n"
+    good = client.post(
+        "/api/lint", json={"content": "image: x\njobs:\n  unit: {script: [a]}\n"}, headers=API
+    )
+    assert good.json() == {
+        "valid": True,
+        "errors": [],
+        "jobs": [{"name": "unit", "stage": "test", "image": "x", "queue": "build"}],
+    }
+    assert client.post("/api/lint", json={}, headers=API).json() == {
+        "error": "content: is missing",
+        "field": "content",
+    }
+    missing = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "lint", str(tmp_path / "absent.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "cannot read" in missing.stderr

@@ -1,0 +1,44 @@
+"""POST /api/lint: is this pipeline file valid, and if not, where and why.
+
+An invalid file is a 200 answer with ``valid: false`` (the request was fine; the
+file is not), as GitLab's CI lint API does. The CLI's ``shipway lint`` calls the
+same function, so both always give the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipelines.errors import SpecError
+from pipelines.plan import plan_jobs
+from pipelines.spec import parse_spec
+from server.http import check_bearer, parse_json
+from server.state import state_of
+
+MAX_FILE_BYTES = 1024 * 1024
+
+
+class LintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(max_length=MAX_FILE_BYTES)
+
+
+def lint(content: str) -> dict[str, Any]:
+    try:
+        drafts = plan_jobs(parse_spec(content))
+    except SpecError as exc:
+        return {"valid": False, "errors": [asdict(issue) for issue in exc.issues], "jobs": []}
+    jobs = [{"name": d.name, "stage": d.stage, "image": d.image, "queue": d.queue} for d in drafts]
+    return {"valid": True, "errors": [], "jobs": jobs}
+
+
+async def lint_file(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    body = await parse_json(request, LintIn, limit=2 * MAX_FILE_BYTES)
+    return JSONResponse(lint(body.content))
