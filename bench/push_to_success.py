@@ -150,26 +150,8 @@ def main() -> None:
         try:
             repository = Repository(root / "repo")
             repository.commit({".shipway.yml": pipeline_file(image), "README": "start\n"})
+            deployment.add_project("bench", repository.bare, "bench/app", SECRET, ["main"])
             with deployment.api() as api:
-                api.post(
-                    "/api/projects",
-                    json={
-                        "name": "bench",
-                        "clone_url": str(repository.bare),
-                        "gitlab_path": "bench/app",
-                        "webhook_secret": SECRET,
-                        "branches": ["main"],
-                    },
-                ).raise_for_status()
-                deployment.cli(
-                    "hook",
-                    "install",
-                    str(repository.bare),
-                    "--project-path",
-                    "bench/app",
-                    "--secret",
-                    SECRET,
-                )
                 shipway_run(deployment, api, repository, 0)  # warm-up: mirrors, image, imports
                 by_hand_run(repository, image)
                 shipway_times, hand_times, pipelines = [], [], []

@@ -28,21 +28,7 @@ def pipeline_file(*jobs: tuple[str, str, list[str]], image: str = "shipway/busyb
 
 @pytest.fixture
 def project(deployment: Deployment, server: ShipwayProcess, repository: Repository) -> str:
-    with deployment.api() as api:
-        response = api.post(
-            "/api/projects",
-            json={
-                "name": "app",
-                "clone_url": str(repository.bare),
-                "gitlab_path": "team/app",
-                "webhook_secret": SECRET,
-            },
-        )
-        assert response.status_code == 201, response.text
-    installed = deployment.cli(
-        "hook", "install", str(repository.bare), "--project-path", "team/app", "--secret", SECRET
-    )
-    assert installed.returncode == 0, installed.stderr
+    deployment.add_project("app", repository.bare, "team/app", SECRET)
     return "app"
 
 

@@ -23,19 +23,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def project(deployment: Deployment, server: ShipwayProcess, repository: Repository) -> None:
-    with deployment.api() as api:
-        api.post(
-            "/api/projects",
-            json={
-                "name": "app",
-                "clone_url": str(repository.bare),
-                "gitlab_path": "t/app",
-                "webhook_secret": SECRET,
-            },
-        ).raise_for_status()
-    deployment.cli(
-        "hook", "install", str(repository.bare), "--project-path", "t/app", "--secret", SECRET
-    )
+    deployment.add_project("app", repository.bare, "t/app", SECRET)
 
 
 def running_job(deployment: Deployment, repository: Repository) -> tuple[int, dict[str, Any]]:

@@ -24,19 +24,7 @@ def test_a_job_outlives_a_killed_server(
     runner = deployment.start_runner(runner_name)
     restarted: ShipwayProcess | None = None
     try:
-        with deployment.api() as api:
-            api.post(
-                "/api/projects",
-                json={
-                    "name": "app",
-                    "clone_url": str(repository.bare),
-                    "gitlab_path": "t/app",
-                    "webhook_secret": SECRET,
-                },
-            ).raise_for_status()
-        deployment.cli(
-            "hook", "install", str(repository.bare), "--project-path", "t/app", "--secret", SECRET
-        )
+        deployment.add_project("app", repository.bare, "t/app", SECRET)
         repository.commit(
             {
                 ".shipway.yml": pipeline_file(

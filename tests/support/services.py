@@ -257,6 +257,39 @@ class Deployment:
             check=False,
         )
 
+    def add_project(
+        self,
+        name: str,
+        bare_repository: Path,
+        gitlab_path: str,
+        secret: str,
+        branches: list[str] | None = None,
+    ) -> None:
+        """Register a project through the API and install the hook in its repository."""
+        body: dict[str, object] = {
+            "name": name,
+            "clone_url": str(bare_repository),
+            "gitlab_path": gitlab_path,
+            "webhook_secret": secret,
+        }
+        if branches is not None:
+            body["branches"] = branches
+        with self.api() as api:
+            response = api.post("/api/projects", json=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"project not registered: {response.text}")
+        installed = self.cli(
+            "hook",
+            "install",
+            str(bare_repository),
+            "--project-path",
+            gitlab_path,
+            "--secret",
+            secret,
+        )
+        if installed.returncode != 0:
+            raise RuntimeError(f"hook not installed: {installed.stderr}")
+
     def api(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.api_token}"}, timeout=10
