@@ -94,6 +94,7 @@ async def parse_json(request: Request, model: type[Model], limit: int = 1024 * 1
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "body"
         message = "is missing" if error["type"] == "missing" else error["msg"]
+        message = message.removeprefix("Value error, ")
         raise PayloadError(f"{field}: {message}", field) from exc
 
 

@@ -113,7 +113,7 @@ def test_trigger_input(client: TestClient) -> None:
     both = client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a", "tag": "b"})
     assert (both.status_code, both.json()["error"]) == (
         400,
-        "body: Value error, give exactly one of branch, tag or commit",
+        "body: give exactly one of branch, tag or commit",
     )
     assert (
         client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a"}).status_code
