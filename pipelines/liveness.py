@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pipelines.model import Job, Runner
+from pipelines.ports import TaskState
 
 HEARTBEAT_SECONDS = 5.0
 OFFLINE_AFTER = timedelta(seconds=20)
+# A runner claims a job within milliseconds of taking its task; a task taken this
+# long ago whose job is still pending was taken by a runner that died.
+CLAIM_WITHIN = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,14 @@ def lost_jobs(
         elif runner.current_job_id != job.id and runner.last_seen - started > OFFLINE_AFTER:
             lost.append(LostJob(job.id, f"runner lost: {job.runner} no longer executes the job"))
     return lost
+
+
+def needs_requeue(state: TaskState, taken_at: datetime | None, now: datetime) -> bool:
+    """Whether a pending job's task must be queued again: the queue lost it, a
+    runner ended it without claiming the job, or took it and died before claiming.
+    Requeuing is always safe: a job is claimed once, so a second copy never runs."""
+    if state in (TaskState.MISSING, TaskState.ENDED):
+        return True
+    if state is TaskState.STARTED:
+        return taken_at is None or now - taken_at > CLAIM_WITHIN
+    return False

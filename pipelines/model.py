@@ -70,6 +70,9 @@ class Project:
     branches: tuple[str, ...]  # glob patterns of the branches that build
     tags: tuple[str, ...]  # glob patterns of the tags that build
     created_at: datetime
+    # A new pipeline on a branch cancels that branch's older pipelines that have
+    # not started any job yet.
+    supersede: bool = False
 
     def builds(self, ref: GitRef) -> bool:
         """Whether a push to ``ref`` starts a pipeline. A bare commit always builds."""
@@ -110,13 +113,14 @@ class Pipeline:
     project_id: int
     ref: GitRef
     sha: str
-    source: str  # push, tag_push or api
+    source: str  # push, tag_push, merge_request or api
     status: Status
     created_at: datetime
-    error: str | None = None  # why it failed before any job ran (invalid file, bad ref)
+    error: str | None = None  # why it ended without its jobs (invalid file, superseded)
     started_at: datetime | None = None
     finished_at: datetime | None = None
     triggered_by: str | None = None
+    merge_request_iid: int | None = None
 
 
 @dataclass
@@ -135,12 +139,27 @@ class Job:
     queue: str
     status: Status
     created_at: datetime
+    kind: str = "script"
+    needs: tuple[str, ...] | None = None  # None: the jobs of every earlier stage
+    when: str = "on_success"  # on_success, on_failure, always or manual
+    allow_failure: bool = False
+    retry_max: int = 0  # automatic retries allowed after the first attempt
+    retry_on: tuple[str, ...] = ()  # failure kinds that are retried ("any": all)
+    environment: str | None = None
+    secrets: tuple[str, ...] = ()  # names; the server keeps the values
     attempt: int = 1
+    retried: bool = False  # a newer attempt of the same job exists
+    played_by: str | None = None  # who played it, for a manual job
     exit_code: int | None = None
+    failure_kind: str | None = None  # a pipelines.status.FailureKind value
     failure_reason: str | None = None
     runner: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @property
+    def is_manual(self) -> bool:
+        return self.when == "manual"
 
 
 @dataclass(frozen=True)
@@ -171,6 +190,9 @@ class JobTask:
     script: tuple[str, ...]
     variables: dict[str, str] = field(default_factory=dict)
     timeout_seconds: int = 3600
+    attempt: int = 1
+    environment_name: str | None = None  # the environment it deploys to
+    merge_request_iid: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -185,6 +207,9 @@ class JobTask:
             "script": list(self.script),
             "variables": dict(self.variables),
             "timeout_seconds": self.timeout_seconds,
+            "attempt": self.attempt,
+            "environment_name": self.environment_name,
+            "merge_request_iid": self.merge_request_iid,
         }
 
     @classmethod
@@ -201,6 +226,9 @@ class JobTask:
             script=tuple(str(line) for line in data["script"]),
             variables={str(k): str(v) for k, v in data["variables"].items()},
             timeout_seconds=int(data["timeout_seconds"]),
+            attempt=int(data.get("attempt", 1)),
+            environment_name=data.get("environment_name"),
+            merge_request_iid=data.get("merge_request_iid"),
         )
 
     def environment(self) -> dict[str, str]:
@@ -217,8 +245,13 @@ class JobTask:
                 "SHIPWAY_JOB_NAME": self.name,
                 "SHIPWAY_COMMIT_SHA": self.sha,
                 "SHIPWAY_COMMIT_REF_NAME": self.ref.name,
+                "SHIPWAY_JOB_ATTEMPT": str(self.attempt),
             }
         )
+        if self.environment_name is not None:
+            env["SHIPWAY_ENVIRONMENT_NAME"] = self.environment_name
+        if self.merge_request_iid is not None:
+            env["SHIPWAY_MERGE_REQUEST_IID"] = str(self.merge_request_iid)
         if self.ref.kind is RefKind.BRANCH:
             env["SHIPWAY_COMMIT_BRANCH"] = self.ref.name
         elif self.ref.kind is RefKind.TAG:

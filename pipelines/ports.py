@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from pipelines.model import GitRef, JobTask
+
+
+class TaskState(StrEnum):
+    """Where a job's task is in the queue."""
+
+    QUEUED = "queued"  # waits for a runner
+    STARTED = "started"  # a runner took it
+    ENDED = "ended"  # a runner is done with it (or its process died)
+    MISSING = "missing"  # the queue does not have it
 
 
 class JobQueue(Protocol):
     """Hands jobs to runners. Enqueuing the same job twice queues it once."""
 
     def enqueue(self, queue: str, task: JobTask) -> None: ...
+
+    def task_state(self, job_id: int) -> tuple[TaskState, datetime | None]:
+        """The task's state and, once a runner took it, when."""
+        ...
+
+    def drop(self, job_id: int) -> None:
+        """Forget the job's task, wherever it is; a runner that holds it already
+        finds out from the server that the job is no longer pending."""
+        ...
 
 
 class SourceRepository(Protocol):

@@ -1,25 +1,39 @@
 """The pipeline file, ``.shipway.yml``: its schema and its parser.
 
     image: shipway/busybox:1          # default image of every job
-    stages: [build, test]             # order of the stages (default: build, test, deploy)
+    stages: [build, test, deploy]     # order of the stages (this is the default)
     variables: {GREETING: hello}      # variables of every job
     jobs:
+      compile:
+        stage: build
+        script: make
       unit:
         stage: test
-        image: shipway/busybox:1
-        script:
-          - echo "$GREETING"
+        needs: [compile]               # starts when compile succeeded, not at the stage
+        script: ["echo \"$GREETING\"", make test]
         timeout: 10m
-        queue: build                   # the runner queue that takes the job
+        retry: {max: 2, when: [runner_lost]}
+        allow_failure: false
+      release:
+        stage: deploy
+        environment: staging           # one job per environment runs at a time
+        secrets: [DEPLOY_TOKEN]        # values are kept by the server, never in the repo
+        when: manual                   # waits for a person to play it
+        rules:
+          - branch: main               # only on main; other refs leave it out
+        script: ./deploy.sh
+        queue: staging                 # the runner queue that takes the job
 
 Every problem is reported with the line and the key it is about; unknown keys are
 errors, so a typo never passes silently. Top-level keys that start with a dot hold
-YAML anchors for reuse and are otherwise ignored.
+YAML anchors for reuse and are otherwise ignored. docs/pipeline-file.md is the
+reference of every key.
 """
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -33,6 +47,8 @@ from pydantic import (
 )
 
 from pipelines.errors import SpecError, SpecIssue
+from pipelines.retry import RETRY_ANY
+from pipelines.status import FailureKind
 from pipelines.yaml_lines import Path, YamlProblem, format_path, line_of, load_with_lines
 
 FILE_NAME = ".shipway.yml"
@@ -85,17 +101,116 @@ def _check_variables(variables: dict[str, str]) -> dict[str, str]:
     return variables
 
 
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+Globs = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_one_or_many)]
+
+
+class When(StrEnum):
+    """When a job runs, given how the jobs it waits for ended."""
+
+    ON_SUCCESS = "on_success"  # they all succeeded (an allowed failure counts)
+    ON_FAILURE = "on_failure"  # one of them failed
+    ALWAYS = "always"  # whatever happened
+    MANUAL = "manual"  # as on_success, once a person plays it
+
+
+class RuleWhen(StrEnum):
+    ON_SUCCESS = "on_success"
+    ON_FAILURE = "on_failure"
+    ALWAYS = "always"
+    MANUAL = "manual"
+    NEVER = "never"  # leave the job out of the pipeline
+
+
+class JobKind(StrEnum):
+    """What a job does. Only scripts run today; the others are Shipway's built-in
+    jobs, reserved so that pipeline files keep their shape when they arrive."""
+
+    SCRIPT = "script"
+    IMAGE = "image"  # build and push the three-layer image
+    SCAN = "scan"  # static analysis and its quality gate
+    DEPLOY = "deploy"  # release to an environment in batches
+
+
+RESERVED_KINDS = {
+    JobKind.IMAGE: "the built-in image build",
+    JobKind.SCAN: "the built-in static scan",
+    JobKind.DEPLOY: "the built-in deployment",
+}
+
+RETRY_ON = (RETRY_ANY, *(kind.value for kind in FailureKind))
+MAX_RETRIES = 5
+
+
+class RetrySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max: int = Field(ge=0, le=MAX_RETRIES)
+    when: list[str] = Field(default_factory=lambda: [RETRY_ANY], min_length=1)
+
+    @field_validator("when")
+    @classmethod
+    def _known_failures(cls, when: list[str]) -> list[str]:
+        for failure in when:
+            if failure not in RETRY_ON:
+                raise ValueError(f"{failure!r} is not one of: {', '.join(RETRY_ON)}")
+        return when
+
+
+def _retry(value: Any) -> Any:
+    return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RuleSpec(BaseModel):
+    """A rule matches when each condition it names holds; one with none always does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    branch: Globs | None = None
+    tag: Globs | None = None
+    merge_request: bool | None = None
+    when: RuleWhen | None = None
+
+
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False)
 
+    kind: JobKind = JobKind.SCRIPT
     stage: str = "test"
     image: str | None = None
     script: Script = Field(min_length=1)
+    needs: list[str] | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    environment: str | None = None
     timeout: Duration | None = None
+    retry: Annotated[RetrySpec, BeforeValidator(_retry)] | None = None
+    allow_failure: bool | None = None
+    when: When = When.ON_SUCCESS
+    rules: list[RuleSpec] | None = Field(default=None, min_length=1)
     queue: str = "build"
 
     _variables = field_validator("variables")(_check_variables)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, secrets: list[str]) -> list[str]:
+        for name in secrets:
+            if not _VARIABLE.match(name):
+                raise ValueError(f"secret name {name!r} is not letters, digits and underscores")
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("a secret is listed twice")
+        return secrets
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_name(cls, environment: str | None) -> str | None:
+        if environment is not None and not _NAME.match(environment):
+            raise ValueError("an environment name is 1-63 letters, digits, '.', '_' or '-'")
+        return environment
 
 
 class PipelineSpec(BaseModel):
@@ -123,22 +238,79 @@ class PipelineSpec(BaseModel):
         # see _CrossCheck, so they still name a line.
         problems: list[tuple[Path, str]] = []
         for name, job in self.jobs.items():
-            if not _NAME.match(name):
-                problems.append(
-                    (("jobs", name), "a job name is 1-63 letters, digits, '.', '_' or '-'")
-                )
-            if job.stage not in self.stages:
-                problems.append(
-                    (
-                        ("jobs", name, "stage"),
-                        f"stage {job.stage!r} is not one of: {', '.join(self.stages)}",
-                    )
-                )
-            if job.image is None and self.image is None:
-                problems.append((("jobs", name), "no image: set image on the job or the file"))
+            problems.extend(self._job_problems(name, job))
+        problems.extend(_cycles(self.jobs))
         if problems:
             raise _CrossCheck(problems)
         return self
+
+    def _job_problems(self, name: str, job: JobSpec) -> list[tuple[Path, str]]:
+        problems: list[tuple[Path, str]] = []
+        if not _NAME.match(name):
+            problems.append((("jobs", name), "a job name is 1-63 letters, digits, '.', '_' or '-'"))
+        if job.kind in RESERVED_KINDS:
+            problems.append(
+                (
+                    ("jobs", name, "kind"),
+                    f"kind {job.kind.value!r} is reserved for {RESERVED_KINDS[job.kind]}, "
+                    "which this version of Shipway does not have yet; use a script job",
+                )
+            )
+        if job.stage not in self.stages:
+            problems.append(
+                (
+                    ("jobs", name, "stage"),
+                    f"stage {job.stage!r} is not one of: {', '.join(self.stages)}",
+                )
+            )
+        if job.image is None and self.image is None:
+            problems.append((("jobs", name), "no image: set image on the job or the file"))
+        for clash in sorted(set(job.secrets) & ({**self.variables, **job.variables}.keys())):
+            problems.append((("jobs", name, "secrets"), f"{clash} is both a variable and a secret"))
+        for index, needed in enumerate(job.needs or []):
+            where: Path = ("jobs", name, "needs", index)
+            other = self.jobs.get(needed)
+            if needed == name:
+                problems.append((where, "a job cannot need itself"))
+            elif other is None:
+                problems.append((where, f"no job is named {needed!r}"))
+            elif self._is_later(other.stage, job.stage):
+                problems.append((where, f"{needed!r} is in the later stage {other.stage!r}"))
+        if job.needs is not None and len(set(job.needs)) != len(job.needs):
+            problems.append((("jobs", name, "needs"), "a job is listed twice"))
+        return problems
+
+    def _is_later(self, stage: str, than: str) -> bool:
+        if stage not in self.stages or than not in self.stages:
+            return False  # an unknown stage is reported on its own
+        return self.stages.index(stage) > self.stages.index(than)
+
+
+def _cycles(jobs: dict[str, JobSpec]) -> list[tuple[Path, str]]:
+    """Jobs whose needs lead back to themselves (possible within one stage)."""
+    graph = {
+        name: [n for n in (job.needs or []) if n in jobs and n != name]
+        for name, job in jobs.items()
+    }
+    problems: list[tuple[Path, str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for needed in graph[name]:
+            if state.get(needed) == 1:
+                loop = [*path[path.index(needed) :], needed]
+                problems.append(
+                    (("jobs", name, "needs"), f"needs form a cycle: {' -> '.join(loop)}")
+                )
+            elif needed not in state:
+                visit(needed, [*path, needed])
+        state[name] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+    return problems
 
 
 class _CrossCheck(ValueError):

@@ -32,12 +32,23 @@ class Status(StrEnum):
         return self in ACTIVE
 
 
+class FailureKind(StrEnum):
+    """Why a job failed: what a retry rule matches on."""
+
+    SCRIPT_FAILURE = "script_failure"  # the script exited non-zero
+    TIMEOUT = "timeout"  # the job ran past its timeout and was stopped
+    RUNNER_LOST = "runner_lost"  # the runner or the job's process died
+    SYSTEM_FAILURE = "system_failure"  # the job could not run: image, Docker, source
+    CONFIG_ERROR = "config_error"  # the job cannot run as declared (a secret has no value)
+
+
 FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELED, Status.SKIPPED})
 ACTIVE = frozenset({Status.PENDING, Status.RUNNING})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.CREATED: frozenset({Status.PENDING, Status.SKIPPED, Status.CANCELED, Status.MANUAL}),
-    Status.MANUAL: frozenset({Status.PENDING, Status.SKIPPED, Status.CANCELED}),
+    # Played: back to created, to start when its needs and its environment allow.
+    Status.MANUAL: frozenset({Status.CREATED, Status.SKIPPED, Status.CANCELED}),
     Status.PENDING: frozenset({Status.RUNNING, Status.FAILED, Status.CANCELED}),
     Status.RUNNING: frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELED}),
     # Finished is final: a retry is a new attempt with a status of its own.
@@ -64,14 +75,18 @@ def merge(jobs: Iterable[tuple[Status, bool]]) -> Status:
 
     Active work wins over everything; once nothing is active, a failure that is not
     allowed wins over a cancel, which wins over success. A failure that is allowed
-    counts as a success.
+    counts as a success. A manual job that is allowed to fail does not block: while
+    it waits it is left out, so a pipeline whose only open job is an optional manual
+    one has the status of the rest.
     """
+    given = list(jobs)
     statuses = [
         Status.SUCCESS if status is Status.FAILED and allow_failure else status
-        for status, allow_failure in jobs
+        for status, allow_failure in given
+        if not (status is Status.MANUAL and allow_failure)
     ]
     if not statuses:
-        return Status.CREATED
+        return Status.MANUAL if given else Status.CREATED
     started = any(s.is_finished or s is Status.RUNNING for s in statuses)
     if Status.RUNNING in statuses:
         return Status.RUNNING

@@ -36,6 +36,7 @@ from docker.models.containers import Container
 
 from pipelines.errors import ExternalError
 from pipelines.model import JobTask
+from pipelines.status import FailureKind
 
 LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
@@ -53,10 +54,22 @@ UNPACK_AND_RUN = (
 class ExecutionResult:
     exit_code: int | None
     failure_reason: str | None = None  # set when the script did not simply exit
+    failure_kind: FailureKind | None = None  # when a reason alone does not say it
 
     @property
     def succeeded(self) -> bool:
         return self.exit_code == 0 and self.failure_reason is None
+
+    @property
+    def failure(self) -> FailureKind | None:
+        """Why it failed, as retry rules name it; None when it succeeded."""
+        if self.succeeded:
+            return None
+        if self.failure_kind is not None:
+            return self.failure_kind
+        if self.failure_reason is None:
+            return FailureKind.SCRIPT_FAILURE
+        return FailureKind.SYSTEM_FAILURE
 
 
 def render_script(lines: tuple[str, ...]) -> str:
@@ -162,19 +175,19 @@ class DockerExecutor:
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
     ) -> ExecutionResult:
-        stopped_because: list[str] = []
+        stopped_because: list[tuple[str, FailureKind | None]] = []
         done = threading.Event()
 
         def watchdog() -> None:
             deadline = time.monotonic() + timeout_seconds
             while not done.wait(0.2):
-                reason = None
+                stop: tuple[str, FailureKind | None] | None = None
                 if cancel.is_set():
-                    reason = "canceled"
+                    stop = ("canceled", None)
                 elif time.monotonic() >= deadline:
-                    reason = f"timed out after {timeout_seconds}s"
-                if reason is not None:
-                    stopped_because.append(reason)
+                    stop = (f"timed out after {timeout_seconds}s", FailureKind.TIMEOUT)
+                if stop is not None:
+                    stopped_because.append(stop)
                     with contextlib.suppress(docker.errors.APIError):
                         container.kill()  # fails only if it ended on its own meanwhile
                     return
@@ -189,7 +202,8 @@ class DockerExecutor:
             done.set()
             guard.join()
         if stopped_because:
-            return ExecutionResult(exit_code, stopped_because[0])
+            reason, kind = stopped_because[0]
+            return ExecutionResult(exit_code, reason, kind)
         return ExecutionResult(exit_code)
 
     def _ensure_image(self, image: str) -> str | None:

@@ -13,12 +13,14 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from pipelines.errors import Conflict, ExternalError
+from pipelines.masking import Masker
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +79,14 @@ class ServerClient:
         except httpx.HTTPError as exc:
             log.warning("heartbeat not delivered: %s", exc)
 
-    def start(self, job_id: int, runner: str) -> bool:
-        """Claim the job. False when the server says it is no longer pending."""
+    def start(self, job_id: int, runner: str) -> dict[str, str] | None:
+        """Claim the job: the values of its secrets, or None when the server says
+        it is no longer pending (or cannot run), so it must not be executed."""
         try:
-            self._post(f"/api/runner/jobs/{job_id}/start", json={"runner": runner})
+            answer = self._post(f"/api/runner/jobs/{job_id}/start", json={"runner": runner})
         except Conflict:
-            return False
-        return True
+            return None
+        return {str(name): str(value) for name, value in answer.get("secrets", {}).items()}
 
     def append_log(self, job_id: int, offset: int, text: str) -> int:
         """Raises Conflict once the job's log is closed (the job was canceled)."""
@@ -96,13 +99,21 @@ class ServerClient:
         return int(answer["length"])
 
     def finish(
-        self, job_id: int, succeeded: bool, exit_code: int | None, reason: str | None
+        self,
+        job_id: int,
+        succeeded: bool,
+        exit_code: int | None,
+        reason: str | None,
+        failure_kind: str | None = None,
     ) -> None:
+        body = {
+            "succeeded": succeeded,
+            "exit_code": exit_code,
+            "failure_kind": failure_kind,
+            "failure_reason": reason,
+        }
         try:
-            self._post(
-                f"/api/runner/jobs/{job_id}/finish",
-                json={"succeeded": succeeded, "exit_code": exit_code, "failure_reason": reason},
-            )
+            self._post(f"/api/runner/jobs/{job_id}/finish", json=body)
         except Conflict:
             log.info("job %s ended on the server already (canceled?)", job_id)
 
@@ -133,26 +144,34 @@ class LogShipper:
     """Sends a job's output to the server in order, in batches, from one thread.
 
     ``write`` never blocks on the network. Bytes are decoded as UTF-8 across chunk
-    boundaries. When the server closes the log (the job was canceled),
-    ``on_closed`` is called once and later output is dropped."""
+    boundaries, and secret values are masked before anything leaves the runner,
+    also when a value arrives split across chunks. When the server closes the log
+    (the job was canceled), ``on_closed`` is set and later output is dropped; a job
+    that prints nothing is asked about every ``poll_seconds`` with an empty append,
+    so a cancel reaches it within about that long."""
 
     def __init__(
         self,
         server: ServerClient,
         job_id: int,
         on_closed: threading.Event,
+        secrets: Iterable[str] = (),
         interval_seconds: float = 0.2,
+        poll_seconds: float = 1.0,
     ) -> None:
         self.server = server
         self.job_id = job_id
         self.on_closed = on_closed
         self.interval_seconds = interval_seconds
+        self.poll_seconds = poll_seconds
         self.offset = 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._masker = Masker(secrets)
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
+        self._last_call = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"log-{job_id}", daemon=True)
         self._thread.start()
 
@@ -162,11 +181,13 @@ class LogShipper:
     def write_text(self, text: str) -> None:
         if text:
             with self._lock:
-                self._pending.append(text)
+                self._pending.append(self._masker.feed(text))
 
     def close(self) -> None:
         """Send everything written so far, then stop."""
         self.write_text(self._decoder.decode(b"", final=True))
+        with self._lock:
+            self._pending.append(self._masker.flush())
         self._closing = True
         self._wake.set()
         self._thread.join()
@@ -183,7 +204,10 @@ class LogShipper:
         with self._lock:
             text = "".join(self._pending)
             self._pending.clear()
-        if not text or self.on_closed.is_set():
+        if self.on_closed.is_set():
+            return
+        idle = time.monotonic() - self._last_call >= self.poll_seconds
+        if not text and not (idle and not self._closing):
             return
         try:
             self.offset = self.server.append_log(self.job_id, self.offset, text)
@@ -191,3 +215,4 @@ class LogShipper:
             self.on_closed.set()
         except ExternalError:
             log.exception("job %s: lost %d characters of log", self.job_id, len(text))
+        self._last_call = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -25,15 +26,22 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     settings = RunnerSettings.from_env()
     task = JobTask.from_json(payload)
     with ServerClient(settings.server_url, settings.runner_token) as server:
-        if not server.start(task.job_id, settings.name):
+        secrets = server.start(task.job_id, settings.name)
+        if secrets is None:
             return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
         canceled = threading.Event()
-        shipper = LogShipper(server, task.job_id, canceled)
+        shipper = LogShipper(server, task.job_id, canceled, secrets=secrets.values())
+        # Secrets reach the container as environment variables, like variables;
+        # the task in the queue never holds them.
+        with_secrets = replace(task, variables={**task.variables, **secrets})
         try:
-            result = _execute(settings, task, shipper, canceled)
+            result = _execute(settings, with_secrets, shipper, canceled)
         finally:
             shipper.close()
-        server.finish(task.job_id, result.succeeded, result.exit_code, result.failure_reason)
+        failure = result.failure.value if result.failure is not None else None
+        server.finish(
+            task.job_id, result.succeeded, result.exit_code, result.failure_reason, failure
+        )
     return {
         "job_id": task.job_id,
         "executed": True,

@@ -46,7 +46,9 @@ def _job_process_died(settings: RunnerSettings) -> Callable[[RqJob, int, int, An
         finally:
             client.close()
         with ServerClient(settings.server_url, settings.runner_token) as server:
-            server.finish(job_id, False, None, f"runner lost: the job's process died{note}")
+            server.finish(
+                job_id, False, None, f"runner lost: the job's process died{note}", "runner_lost"
+            )
 
     return handle
 

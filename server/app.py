@@ -21,6 +21,7 @@ from server.engine import Engine
 from server.http import handle_shipway_error
 from server.queue import RqJobQueue
 from server.routes import routes
+from server.secret_box import SecretBox
 from server.settings import Settings
 from server.state import AppState
 from server.store import Store
@@ -40,7 +41,8 @@ def create_app(settings: Settings) -> Starlette:
         queue = RqJobQueue(connection)
         sources = GitMirrors(settings.mirrors_dir)
         engine = Engine(store, queue, sources, settings.engine_interval_seconds)
-        app.state.shipway = AppState(settings, store, queue, sources, engine)
+        box = SecretBox.from_key_file(settings.secret_key_file)
+        app.state.shipway = AppState(settings, store, queue, sources, engine, box)
         engine.start()
         try:
             yield

@@ -1,7 +1,8 @@
 """The engine: a background thread that drives pipelines forward.
 
-Each pass fails the jobs of runners that are gone, plans new pipelines (reads
-their file) and advances open ones (skips, starts, settles). Anything that changes
+Each pass fails the jobs of runners that are gone, queues again the tasks the
+queue lost, plans new pipelines (reads their file) and advances open ones
+(retries, skips, starts, settles). Anything that changes
 what the engine should do calls :meth:`Engine.wake`; without a wake-up it still
 passes every ``interval_seconds``, so nothing depends on a wake-up being delivered.
 
@@ -19,7 +20,7 @@ from pipelines.errors import ShipwayError
 from pipelines.ports import JobQueue, SourceRepository
 from server.store import Store
 from server.store.tables import utcnow
-from server.usecases.dispatch import advance_pipeline, requeue_pending
+from server.usecases.dispatch import advance_pipeline, requeue_lost_tasks, requeue_pending
 from server.usecases.plan import plan_pipeline
 from server.usecases.runner_liveness import fail_lost_jobs
 
@@ -73,8 +74,10 @@ class Engine:
             self._wake.wait(self.interval_seconds)
 
     def run_once(self) -> None:
-        fail_lost_jobs(self.store, utcnow())  # their pipelines settle just below
+        now = utcnow()
+        fail_lost_jobs(self.store, now)  # their pipelines settle just below
+        requeue_lost_tasks(self.store, self.queue, now)
         for pipeline in self.store.pipelines.to_plan():
-            plan_pipeline(self.store, self.sources, pipeline.id)
+            plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():
             advance_pipeline(self.store, self.queue, pipeline_id)

@@ -7,13 +7,18 @@ a crash between the database write and the enqueue) queues it once. Runners run
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job as RqJob
+from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from pipelines.errors import ExternalError
 from pipelines.model import JobTask, queue_id
+from pipelines.ports import TaskState
 
 TASK_FUNCTION = "runners.tasks.run_job"
 # RQ's own limit is a backstop; the runner enforces the job's timeout itself and
@@ -42,6 +47,36 @@ class RqJobQueue:
             )
         except redis.RedisError as exc:
             raise ExternalError(f"could not enqueue job {task.job_id}: {exc}") from exc
+
+    def task_state(self, job_id: int) -> tuple[TaskState, datetime | None]:
+        try:
+            task = RqJob.fetch(
+                queue_id(job_id), connection=self.connection, serializer=JSONSerializer
+            )
+            status = task.get_status(refresh=False)
+        except NoSuchJobError:
+            return TaskState.MISSING, None
+        except redis.RedisError as exc:
+            raise ExternalError(f"could not read the task of job {job_id}: {exc}") from exc
+        if status == JobStatus.STARTED:
+            started = task.started_at
+            if started is not None and started.tzinfo is None:
+                started = started.replace(tzinfo=UTC)  # RQ keeps UTC without saying so
+            return TaskState.STARTED, started
+        if status in (JobStatus.QUEUED, JobStatus.CREATED, JobStatus.SCHEDULED):
+            return TaskState.QUEUED, None
+        return TaskState.ENDED, None
+
+    def drop(self, job_id: int) -> None:
+        try:
+            task = RqJob.fetch(
+                queue_id(job_id), connection=self.connection, serializer=JSONSerializer
+            )
+            task.delete()  # out of its queue and registries too
+        except NoSuchJobError:
+            return
+        except redis.RedisError as exc:
+            raise ExternalError(f"could not drop the task of job {job_id}: {exc}") from exc
 
     def ping(self) -> bool:
         try:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from server.endpoints import health, lint, pipelines, projects, runner_api, webhooks
+from server.endpoints import (
+    health,
+    job_actions,
+    lint,
+    pipelines,
+    projects,
+    runner_api,
+    secrets,
+    webhooks,
+)
 
 routes = [
     Route("/healthz", health.healthz, methods=["GET"]),
@@ -13,12 +22,30 @@ routes = [
     Route("/api/projects", projects.list_projects, methods=["GET"]),
     Route("/api/projects", projects.create_project, methods=["POST"]),
     Route("/api/projects/{name}", projects.get_project, methods=["GET"]),
+    Route("/api/projects/{name}", projects.update_project, methods=["PATCH"]),
     Route("/api/projects/{name}/pipelines", projects.trigger, methods=["POST"]),
+    Route("/api/projects/{name}/environments", projects.environments, methods=["GET"]),
+    Route("/api/projects/{name}/secrets", secrets.list_project_secrets, methods=["GET"]),
+    Route("/api/projects/{name}/secrets/{secret}", secrets.put_project_secret, methods=["PUT"]),
+    Route(
+        "/api/projects/{name}/secrets/{secret}", secrets.delete_project_secret, methods=["DELETE"]
+    ),
     Route("/api/pipelines", pipelines.list_pipelines, methods=["GET"]),
     Route("/api/pipelines/{pipeline_id:int}", pipelines.get_pipeline, methods=["GET"]),
     Route("/api/pipelines/{pipeline_id:int}/jobs", pipelines.list_jobs, methods=["GET"]),
+    Route(
+        "/api/pipelines/{pipeline_id:int}/cancel",
+        job_actions.cancel_whole_pipeline,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/pipelines/{pipeline_id:int}/retry", job_actions.retry_failed_jobs, methods=["POST"]
+    ),
     Route("/api/runners", pipelines.list_runners, methods=["GET"]),
     Route("/api/jobs/{job_id:int}", pipelines.get_job, methods=["GET"]),
+    Route("/api/jobs/{job_id:int}/cancel", job_actions.cancel_one_job, methods=["POST"]),
+    Route("/api/jobs/{job_id:int}/retry", job_actions.retry_one_job, methods=["POST"]),
+    Route("/api/jobs/{job_id:int}/play", job_actions.play_one_job, methods=["POST"]),
     Route("/api/jobs/{job_id:int}/log", pipelines.job_log, methods=["GET"]),
     Route("/api/jobs/{job_id:int}/log/stream", pipelines.job_log_stream, methods=["GET"]),
     Route("/api/runner/heartbeat", runner_api.heartbeat, methods=["POST"]),

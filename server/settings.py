@@ -47,6 +47,7 @@ class Settings:
     redis_url: str
     api_token: str  # bearer token of the API and the CLI
     runner_token: str  # bearer token runners use to report
+    secret_key_file: Path  # the key that encrypts secret variables; made when missing
     webhook_max_bytes: int = 5 * 1024 * 1024
     engine_interval_seconds: float = 1.0  # how often the engine looks without being woken
 
@@ -60,6 +61,9 @@ class Settings:
             redis_url=env.get(PREFIX + "REDIS_URL", "redis://127.0.0.1:6379/0"),
             api_token=_required(env, "API_TOKEN"),
             runner_token=_required(env, "RUNNER_TOKEN"),
+            secret_key_file=Path(
+                env.get(PREFIX + "SECRET_KEY_FILE", str(state_dir / "secret.key"))
+            ),
             webhook_max_bytes=_int(env, "WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
         )
 

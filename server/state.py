@@ -12,6 +12,7 @@ from starlette.requests import Request
 from runners.git_mirror import GitMirrors
 from server.engine import Engine
 from server.queue import RqJobQueue
+from server.secret_box import SecretBox
 from server.settings import Settings
 from server.store import Store
 
@@ -42,6 +43,7 @@ class AppState:
     queue: RqJobQueue
     sources: GitMirrors
     engine: Engine
+    secret_box: SecretBox
     logs: LogNotifier = field(default_factory=LogNotifier)
 
 

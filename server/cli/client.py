@@ -35,6 +35,15 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._json(self._send("POST", path, json=body))
 
+    def put(self, path: str, body: dict[str, Any]) -> Any:
+        return self._json(self._send("PUT", path, json=body))
+
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        return self._json(self._send("PATCH", path, json=body))
+
+    def delete(self, path: str, **params: Any) -> None:
+        self._send("DELETE", path, params=params or None)
+
     def text(self, path: str, **params: Any) -> str:
         return self._send("GET", path, params=params or None).text
 

@@ -35,6 +35,8 @@ def project_add(api: ApiClient, args: Namespace) -> int:
         body["branches"] = args.branch
     if args.tag is not None:
         body["tags"] = args.tag
+    if args.supersede:
+        body["supersede"] = True
     project = api.post("/api/projects", body)
     if args.json:
         _print_json(project)
@@ -52,6 +54,29 @@ def project_list(api: ApiClient, args: Namespace) -> int:
         [p["name"], p["gitlab_path"], ",".join(p["branches"]), p["clone_url"]] for p in projects
     ]
     _table(rows, ["NAME", "GITLAB PATH", "BRANCHES", "CLONE URL"])
+    return 0
+
+
+def project_set(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {}
+    if args.branch is not None:
+        body["branches"] = args.branch
+    if args.tag is not None:
+        body["tags"] = args.tag
+    if args.supersede is not None:
+        body["supersede"] = args.supersede == "on"
+    if not body:
+        print("shipway: nothing to change: give --branch, --tag or --supersede", file=sys.stderr)
+        return 2
+    project = api.patch(f"/api/projects/{args.name}", body)
+    if args.json:
+        _print_json(project)
+    else:
+        supersede = "on" if project["supersede"] else "off"
+        print(
+            f"project {project['name']}: branches {','.join(project['branches']) or '-'}, "
+            f"tags {','.join(project['tags']) or '-'}, supersede {supersede}"
+        )
     return 0
 
 
@@ -106,10 +131,18 @@ def pipeline_show(api: ApiClient, args: Namespace) -> int:
 
 def _job_line(job: dict[str, Any]) -> str:
     detail = ""
+    if job.get("attempt", 1) > 1:
+        detail += f" attempt {job['attempt']}"
     if job["exit_code"] is not None:
         detail += f" exit code {job['exit_code']}"
     if job["failure_reason"]:
         detail += f" ({job['failure_reason']})"
+    if job.get("allow_failure") and job["status"] == "failed":
+        detail += " [allowed to fail]"
+    if job.get("retried"):
+        detail += " [retried]"
+    if job["status"] == "manual":
+        detail += f" [play: shipway play {job['id']}]"
     return f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}{detail}"
 
 
@@ -178,4 +211,92 @@ def runners(api: ApiClient, args: Namespace) -> int:
         for r in found
     ]
     _table(rows, ["NAME", "STATE", "QUEUES", "JOB", "HOST", "LAST HEARTBEAT"])
+    return 0
+
+
+def cancel(api: ApiClient, args: Namespace) -> int:
+    if args.pipeline is not None:
+        pipeline = api.post(f"/api/pipelines/{args.pipeline}/cancel", {})
+        return _show_or_json(pipeline, args.json)
+    job = api.post(f"/api/jobs/{args.job_id}/cancel", {})
+    print(json.dumps(job, indent=2) if args.json else f"job {job['id']}: {job['status']}")
+    return 0
+
+
+def retry(api: ApiClient, args: Namespace) -> int:
+    if args.pipeline is not None:
+        pipeline = api.post(f"/api/pipelines/{args.pipeline}/retry", {})
+        return _show_or_json(pipeline, args.json)
+    job = api.post(f"/api/jobs/{args.job_id}/retry", {})
+    if args.json:
+        _print_json(job)
+    else:
+        print(f"job {args.job_id} retried as job {job['id']} (attempt {job['attempt']})")
+    return 0
+
+
+def play(api: ApiClient, args: Namespace) -> int:
+    job = api.post(f"/api/jobs/{args.job_id}/play", {})
+    if args.json:
+        _print_json(job)
+    else:
+        print(f"job {job['id']} {job['name']} played: it starts when its turn comes")
+    return 0
+
+
+def _show_or_json(pipeline: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        _print_json(pipeline)
+    else:
+        _describe(pipeline)
+    return 0
+
+
+def secret_set(api: ApiClient, args: Namespace) -> int:
+    """The value is read from standard input, never from the command line, where
+    other users of the machine could read it in the process list."""
+    if sys.stdin.isatty():
+        print(f"value of {args.secret_name} (end with Ctrl-D): ", end="", file=sys.stderr)
+    value = sys.stdin.read()
+    if value.endswith("\n") and not args.keep_newline:
+        value = value[:-1]
+    answer = api.put(
+        f"/api/projects/{args.project}/secrets/{args.secret_name}",
+        {"value": value, "environment": args.environment},
+    )
+    if args.json:
+        _print_json(answer)
+    else:
+        verb = "set" if answer["created"] else "replaced"
+        print(f"secret {answer['name']} ({answer['environment']}) {verb}")
+    return 0
+
+
+def secret_list(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/projects/{args.project}/secrets")
+    if args.json:
+        _print_json(found)
+        return 0
+    rows = [[s["name"], s["environment"], s["updated_by"], s["updated_at"][:19]] for s in found]
+    _table(rows, ["NAME", "ENVIRONMENT", "SET BY", "SET AT"])
+    return 0
+
+
+def secret_delete(api: ApiClient, args: Namespace) -> int:
+    api.delete(
+        f"/api/projects/{args.project}/secrets/{args.secret_name}", environment=args.environment
+    )
+    if not args.json:
+        print(f"secret {args.secret_name} ({args.environment}) deleted")
+    return 0
+
+
+def environments(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/projects/{args.project}/environments")
+    if args.json:
+        _print_json(found)
+        return 0
+    _table(
+        [[e["environment"], str(e["held_by_job"])] for e in found], ["ENVIRONMENT", "HELD BY JOB"]
+    )
     return 0

@@ -50,7 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--gitlab-path", help="GitLab's path_with_namespace (default: the name)")
     add.add_argument("--branch", action="append", help="glob of branches that build (repeatable)")
     add.add_argument("--tag", action="append", help="glob of tags that build (repeatable)")
+    add.add_argument(
+        "--supersede",
+        action="store_true",
+        help="a new pipeline cancels older ones of its branch that have not started",
+    )
     add.set_defaults(api=commands.project_add)
+    changed = project_sub.add_parser("set", help="change a project's settings")
+    changed.add_argument("name")
+    changed.add_argument("--branch", action="append", help="glob of branches that build")
+    changed.add_argument("--tag", action="append", help="glob of tags that build")
+    changed.add_argument("--supersede", choices=["on", "off"])
+    changed.set_defaults(api=commands.project_set)
     project_sub.add_parser("list", help="list projects").set_defaults(api=commands.project_list)
 
     trigger = sub.add_parser("trigger", help="start a pipeline for a branch, tag or commit")
@@ -72,6 +83,43 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("pipeline_id", type=int)
     show.add_argument("--wait", action="store_true", help="follow it until it ends")
     show.set_defaults(api=commands.pipeline_show)
+
+    canceled = sub.add_parser("cancel", help="cancel a job, or a whole pipeline")
+    target = canceled.add_mutually_exclusive_group(required=True)
+    target.add_argument("job_id", type=int, nargs="?")
+    target.add_argument("--pipeline", type=int, metavar="ID")
+    canceled.set_defaults(api=commands.cancel)
+
+    retried = sub.add_parser("retry", help="retry a failed or canceled job, or a pipeline's")
+    target = retried.add_mutually_exclusive_group(required=True)
+    target.add_argument("job_id", type=int, nargs="?")
+    target.add_argument("--pipeline", type=int, metavar="ID", help="every failed job of it")
+    retried.set_defaults(api=commands.retry)
+
+    played = sub.add_parser("play", help="start a manual job")
+    played.add_argument("job_id", type=int)
+    played.set_defaults(api=commands.play)
+
+    secret = sub.add_parser("secret", help="a project's secret variables")
+    secret_sub = secret.add_subparsers(dest="secret_command", required=True)
+    put = secret_sub.add_parser("set", help="set a secret; the value is read from stdin")
+    put.add_argument("project")
+    put.add_argument("secret_name")
+    put.add_argument("--environment", default="*", help="the environment it is for (default: *)")
+    put.add_argument("--keep-newline", action="store_true", help="keep a final newline")
+    put.set_defaults(api=commands.secret_set)
+    secret_list = secret_sub.add_parser("list", help="list secret names (never values)")
+    secret_list.add_argument("project")
+    secret_list.set_defaults(api=commands.secret_list)
+    removed = secret_sub.add_parser("delete", help="delete a secret")
+    removed.add_argument("project")
+    removed.add_argument("secret_name")
+    removed.add_argument("--environment", default="*")
+    removed.set_defaults(api=commands.secret_delete)
+
+    envs = sub.add_parser("environments", help="a project's environments and who holds them")
+    envs.add_argument("project")
+    envs.set_defaults(api=commands.environments)
 
     listed = sub.add_parser("runners", help="list runners: queues, current job, online or not")
     listed.set_defaults(api=commands.runners)

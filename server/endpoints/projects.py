@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -28,6 +29,7 @@ class ProjectIn(BaseModel):
     webhook_secret: str = Field(min_length=16, max_length=255)
     branches: list[str] = Field(default_factory=lambda: ["*"])
     tags: list[str] = Field(default_factory=lambda: ["*"])
+    supersede: bool = False
 
     @model_validator(mode="after")
     def _clone_url_is_not_an_option(self) -> ProjectIn:
@@ -35,6 +37,13 @@ class ProjectIn(BaseModel):
         if self.clone_url.startswith("-") or re.search(r"\s", self.clone_url):
             raise ValueError("clone_url must be a URL or a path")
         return self
+
+
+class ProjectChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    branches: list[str] | None = None
+    tags: list[str] | None = None
+    supersede: bool | None = None
 
 
 class TriggerIn(BaseModel):
@@ -71,6 +80,7 @@ async def create_project(request: Request) -> JSONResponse:
         body.webhook_secret,
         tuple(body.branches),
         tuple(body.tags),
+        body.supersede,
     )
     await run_in_threadpool(
         state.store.audit.record, API_ACTOR, "project.create", "created", project.name
@@ -106,3 +116,38 @@ async def trigger(request: Request) -> JSONResponse:
     )
     state.engine.wake()
     return JSONResponse(pipeline_json(pipeline), status_code=201)
+
+
+async def update_project(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    body = await parse_json(request, ProjectChange)
+    project = await run_in_threadpool(
+        functools.partial(
+            state.store.projects.update,
+            request.path_params["name"],
+            branches=tuple(body.branches) if body.branches is not None else None,
+            tags=tuple(body.tags) if body.tags is not None else None,
+            supersede=body.supersede,
+        )
+    )
+    await run_in_threadpool(
+        state.store.audit.record,
+        API_ACTOR,
+        "project.update",
+        "updated",
+        project.name,
+        body.model_dump(exclude_none=True),
+    )
+    return JSONResponse(project_json(project))
+
+
+async def environments(request: Request) -> JSONResponse:
+    """The environments held now, and by which job."""
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    project = await run_in_threadpool(state.store.projects.by_name, request.path_params["name"])
+    held = await run_in_threadpool(state.store.environments.held, project.id)
+    return JSONResponse(
+        [{"environment": name, "held_by_job": job_id} for name, job_id in sorted(held.items())]
+    )

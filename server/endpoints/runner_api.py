@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
+from pipelines.status import FailureKind
 from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import job_json
 from server.state import state_of
@@ -39,6 +40,7 @@ class FinishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     succeeded: bool
     exit_code: int | None = None
+    failure_kind: FailureKind | None = None
     failure_reason: str | None = Field(default=None, max_length=10_000)
 
 
@@ -62,9 +64,12 @@ async def start(request: Request) -> JSONResponse:
     state = state_of(request)
     check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, StartIn)
-    job = await run_in_threadpool(start_job, state.store, path_int(request, "job_id"), body.runner)
+    job, secrets = await run_in_threadpool(
+        start_job, state.store, state.secret_box, path_int(request, "job_id"), body.runner
+    )
     state.engine.wake()
-    return JSONResponse(job_json(job))
+    # The secrets' values travel only here, to the runner that executes the job.
+    return JSONResponse({"job": job_json(job), "secrets": secrets})
 
 
 async def append(request: Request) -> JSONResponse:
@@ -90,7 +95,13 @@ async def finish(request: Request) -> JSONResponse:
     body = await parse_json(request, FinishIn)
     job_id = path_int(request, "job_id")
     job = await run_in_threadpool(
-        finish_job, state.store, job_id, body.succeeded, body.exit_code, body.failure_reason
+        finish_job,
+        state.store,
+        job_id,
+        body.succeeded,
+        body.exit_code,
+        body.failure_kind,
+        body.failure_reason,
     )
     state.logs.notify(job_id)
     state.engine.wake()

@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
+from server.store.environments import EnvironmentRepository
 from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
 from server.store.pipelines import PipelineRepository
 from server.store.projects import ProjectRepository
 from server.store.runners import RunnerRepository
+from server.store.secrets import SecretRepository
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Store:
     jobs: JobRepository
     logs: LogRepository
     runners: RunnerRepository
+    secrets: SecretRepository
+    environments: EnvironmentRepository
     audit: AuditLog
 
     @classmethod
@@ -40,6 +44,8 @@ class Store:
             jobs=JobRepository(engine),
             logs=LogRepository(engine),
             runners=RunnerRepository(engine),
+            secrets=SecretRepository(engine),
+            environments=EnvironmentRepository(engine),
             audit=AuditLog(engine),
         )
 

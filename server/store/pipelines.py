@@ -29,6 +29,7 @@ class NewPipeline:
     sha: str
     source: str
     triggered_by: str | None
+    merge_request_iid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ def _pipeline(row: sa.Row[Any]) -> Pipeline:
         started_at=values["started_at"],
         finished_at=values["finished_at"],
         triggered_by=values["triggered_by"],
+        merge_request_iid=values["merge_request_iid"],
     )
 
 
@@ -67,6 +69,7 @@ def _insert_pipeline(conn: sa.Connection, new: NewPipeline) -> int:
             status=Status.CREATED.value,
             planned=False,
             triggered_by=new.triggered_by,
+            merge_request_iid=new.merge_request_iid,
             created_at=utcnow(),
         )
     )
@@ -205,8 +208,17 @@ class PipelineRepository:
                         "variables": draft.variables,
                         "timeout_seconds": draft.timeout_seconds,
                         "queue": draft.queue,
+                        "kind": draft.kind,
+                        "needs": list(draft.needs) if draft.needs is not None else None,
+                        "when": draft.when,
+                        "allow_failure": draft.allow_failure,
+                        "retry_max": draft.retry_max,
+                        "retry_on": list(draft.retry_on),
+                        "environment": draft.environment,
+                        "secrets": list(draft.secrets),
                         "status": Status.CREATED.value,
                         "attempt": 1,
+                        "retried": False,
                         "log_length": 0,
                         "created_at": now,
                     }
@@ -217,24 +229,50 @@ class PipelineRepository:
                 pipelines.update().where(pipelines.c.id == pipeline_id).values(planned=True)
             )
 
-    def fail_unplanned(self, pipeline_id: int, error: str) -> None:
-        """End a pipeline that cannot start: its file is missing or invalid."""
+    def end_unplanned(self, pipeline_id: int, status: Status, error: str) -> None:
+        """End a pipeline before it has jobs: its file is missing or invalid (failed),
+        no job's rules match (skipped), or a newer pipeline replaced it (canceled)."""
         now = utcnow()
         with self.engine.begin() as conn:
             conn.execute(
                 pipelines.update()
                 .where(pipelines.c.id == pipeline_id, ~pipelines.c.planned)
-                .values(planned=True, status=Status.FAILED.value, error=error, finished_at=now)
+                .values(planned=True, status=status.value, error=error, finished_at=now)
             )
+
+    def note(self, pipeline_id: int, error: str) -> None:
+        """Say why a planned pipeline ended as it did (superseded, canceled by whom)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                pipelines.update().where(pipelines.c.id == pipeline_id).values(error=error)
+            )
+
+    def older_open(self, pipeline: Pipeline) -> list[Pipeline]:
+        """Open pipelines of the same project and ref made before ``pipeline``."""
+        query = (
+            sa.select(pipelines)
+            .where(
+                pipelines.c.project_id == pipeline.project_id,
+                pipelines.c.ref_kind == pipeline.ref.kind.value,
+                pipelines.c.ref_name == pipeline.ref.name,
+                pipelines.c.id < pipeline.id,
+                pipelines.c.status.in_([status.value for status in OPEN_STATUSES]),
+            )
+            .order_by(pipelines.c.id)
+        )
+        with self.engine.begin() as conn:
+            return [_pipeline(row) for row in conn.execute(query)]
 
     def settle(self, pipeline_id: int) -> Status:
         """Set a pipeline's status to the merge of its jobs' statuses."""
         with self.engine.begin() as conn:
             statuses = [
-                (Status(status), False)
-                for status in conn.execute(
-                    sa.select(jobs.c.status).where(jobs.c.pipeline_id == pipeline_id)
-                ).scalars()
+                (Status(row.status), row.allow_failure)
+                for row in conn.execute(
+                    sa.select(jobs.c.status, jobs.c.allow_failure).where(
+                        jobs.c.pipeline_id == pipeline_id, ~jobs.c.retried
+                    )
+                )
             ]
             row = conn.execute(sa.select(pipelines).where(pipelines.c.id == pipeline_id)).one()
             status = merge(statuses)

@@ -19,6 +19,7 @@ def _project(row: sa.Row[tuple[object, ...]]) -> Project:
         branches=tuple(values["branches"]),
         tags=tuple(values["tags"]),
         created_at=values["created_at"],
+        supersede=values["supersede"],
     )
 
 
@@ -34,6 +35,7 @@ class ProjectRepository:
         webhook_secret: str,
         branches: tuple[str, ...],
         tags: tuple[str, ...],
+        supersede: bool = False,
     ) -> Project:
         with self.engine.begin() as conn:
             taken = conn.execute(
@@ -51,12 +53,37 @@ class ProjectRepository:
                     webhook_secret=webhook_secret,
                     branches=list(branches),
                     tags=list(tags),
+                    supersede=supersede,
                     created_at=utcnow(),
                 )
             ).inserted_primary_key
             assert project_id is not None
             row = conn.execute(sa.select(projects).where(projects.c.id == project_id[0])).one()
             return _project(row)
+
+    def update(
+        self,
+        name: str,
+        *,
+        branches: tuple[str, ...] | None = None,
+        tags: tuple[str, ...] | None = None,
+        supersede: bool | None = None,
+    ) -> Project:
+        """Change the settings given; the others stay."""
+        changes: dict[str, object] = {}
+        if branches is not None:
+            changes["branches"] = list(branches)
+        if tags is not None:
+            changes["tags"] = list(tags)
+        if supersede is not None:
+            changes["supersede"] = supersede
+        with self.engine.begin() as conn:
+            if changes:
+                conn.execute(projects.update().where(projects.c.name == name).values(changes))
+            row = conn.execute(sa.select(projects).where(projects.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"project {name!r} does not exist")
+        return _project(row)
 
     def get(self, project_id: int) -> Project:
         return self._one(projects.c.id == project_id, f"project {project_id}")

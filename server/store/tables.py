@@ -53,6 +53,7 @@ projects = sa.Table(
     sa.Column("webhook_secret", sa.String(255), nullable=False),
     sa.Column("branches", sa.JSON, nullable=False),
     sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("supersede", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -84,6 +85,7 @@ pipelines = sa.Table(
     sa.Column("planned", sa.Boolean, nullable=False, default=False),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("triggered_by", sa.String(255), nullable=True),
+    sa.Column("merge_request_iid", sa.Integer, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("started_at", UtcDateTime, nullable=True),
     sa.Column("finished_at", UtcDateTime, nullable=True),
@@ -102,9 +104,20 @@ jobs = sa.Table(
     sa.Column("variables", sa.JSON, nullable=False),
     sa.Column("timeout_seconds", sa.Integer, nullable=False),
     sa.Column("queue", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False, default="script"),
+    sa.Column("needs", sa.JSON, nullable=True),
+    sa.Column("when", sa.String(20), nullable=False, default="on_success"),
+    sa.Column("allow_failure", sa.Boolean, nullable=False, default=False),
+    sa.Column("retry_max", sa.Integer, nullable=False, default=0),
+    sa.Column("retry_on", sa.JSON, nullable=False, default=list),
+    sa.Column("environment", sa.String(100), nullable=True),
+    sa.Column("secrets", sa.JSON, nullable=False, default=list),
     sa.Column("status", sa.String(20), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False, default=1),
+    sa.Column("retried", sa.Boolean, nullable=False, default=False),
+    sa.Column("played_by", sa.String(255), nullable=True),
     sa.Column("exit_code", sa.Integer, nullable=True),
+    sa.Column("failure_kind", sa.String(30), nullable=True),
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("runner", sa.String(255), nullable=True),
     sa.Column("log_length", sa.Integer, nullable=False, default=0),
@@ -131,6 +144,29 @@ runners = sa.Table(
     sa.Column("current_job_id", sa.Integer, nullable=True),
     sa.Column("first_seen", UtcDateTime, nullable=False),
     sa.Column("last_seen", UtcDateTime, nullable=False),
+)
+
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project_id", sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("environment", sa.String(100), nullable=False),  # "*": every environment
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("project_id", "environment", "name"),
+)
+
+# Who deploys to an environment now. A row whose job has finished is a free lock.
+environment_locks = sa.Table(
+    "environment_locks",
+    metadata,
+    sa.Column("project_id", sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("environment", sa.String(100), primary_key=True),
+    sa.Column("job_id", sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
 )
 
 audit_log = sa.Table(

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from pipelines.errors import Conflict
 from pipelines.model import Job
-from pipelines.status import Status
+from pipelines.status import FailureKind, Status
+from server.secret_box import SecretBox
 from server.store import Store
+from server.usecases.secrets import MissingSecret, secrets_for
 
 
-def start_job(store: Store, job_id: int, runner: str) -> Job:
-    """A runner took the job. Conflict if the job is no longer pending (canceled,
-    or taken by another runner): the runner must then not execute it."""
-    return store.jobs.change_status(job_id, Status.RUNNING, expect=Status.PENDING, runner=runner)
+def start_job(store: Store, box: SecretBox, job_id: int, runner: str) -> tuple[Job, dict[str, str]]:
+    """A runner took the job: the job and the values of its secrets.
+
+    Conflict if the job is no longer pending (canceled, or taken by another
+    runner): the runner must then not execute it. A job whose secrets have no
+    value fails here, before any runner executes it, and the runner gets Conflict."""
+    pending = store.jobs.get(job_id)
+    try:
+        secrets = secrets_for(store, box, pending)
+    except MissingSecret as exc:
+        store.jobs.change_status(
+            job_id,
+            Status.FAILED,
+            expect=Status.PENDING,
+            failure_kind=FailureKind.CONFIG_ERROR.value,
+            failure_reason=str(exc),
+        )
+        raise Conflict(f"job {job_id} cannot run: {exc}") from exc
+    job = store.jobs.change_status(job_id, Status.RUNNING, expect=Status.PENDING, runner=runner)
+    return job, secrets
 
 
 def append_log(store: Store, job_id: int, offset: int, text: str) -> int:
@@ -22,12 +40,24 @@ def append_log(store: Store, job_id: int, offset: int, text: str) -> int:
 
 
 def finish_job(
-    store: Store, job_id: int, succeeded: bool, exit_code: int | None, reason: str | None
+    store: Store,
+    job_id: int,
+    succeeded: bool,
+    exit_code: int | None,
+    failure_kind: FailureKind | None,
+    reason: str | None,
 ) -> Job:
     target = Status.SUCCESS if succeeded else Status.FAILED
     job = store.jobs.get(job_id)
     if job.status is target and job.exit_code == exit_code:
         return job  # a resend of a report the server already took
+    if not succeeded and failure_kind is None:
+        failure_kind = FailureKind.SCRIPT_FAILURE if exit_code else FailureKind.SYSTEM_FAILURE
     return store.jobs.change_status(
-        job_id, target, expect=Status.RUNNING, exit_code=exit_code, failure_reason=reason
+        job_id,
+        target,
+        expect=Status.RUNNING,
+        exit_code=exit_code,
+        failure_kind=failure_kind.value if failure_kind else None,
+        failure_reason=reason,
     )

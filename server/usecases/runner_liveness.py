@@ -7,7 +7,7 @@ from datetime import datetime
 from pipelines.errors import Conflict
 from pipelines.liveness import LostJob, lost_jobs
 from pipelines.model import Runner
-from pipelines.status import Status
+from pipelines.status import FailureKind, Status
 from server.store import Store
 
 
@@ -24,7 +24,11 @@ def fail_lost_jobs(store: Store, now: datetime) -> list[LostJob]:
     for lost in lost_jobs(store.jobs.with_status(Status.RUNNING), runners, now):
         try:
             store.jobs.change_status(
-                lost.job_id, Status.FAILED, expect=Status.RUNNING, failure_reason=lost.reason
+                lost.job_id,
+                Status.FAILED,
+                expect=Status.RUNNING,
+                failure_kind=FailureKind.RUNNER_LOST.value,
+                failure_reason=lost.reason,
             )
         except Conflict:
             continue  # it finished meanwhile: its runner was not lost after all

@@ -141,7 +141,8 @@ def test_the_runner_protocol(client: TestClient) -> None:
     assert client.post(f"{base}/start", json={"runner": "r1"}, headers=API).status_code == 401
     assert client.post(f"{base}/log?offset=0", content=b"early", headers=RUNNER).status_code == 409
     started = client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER)
-    assert started.json()["status"] == "running"
+    assert started.json()["job"]["status"] == "running"
+    assert started.json()["secrets"] == {}
     assert client.post(f"{base}/start", json={"runner": "r2"}, headers=RUNNER).status_code == 409
     assert client.post(f"{base}/log?offset=0", content=b"line 1\n", headers=RUNNER).json() == {
         "length": 7
@@ -153,7 +154,8 @@ def test_the_runner_protocol(client: TestClient) -> None:
     assert client.post(f"{base}/log?offset=x", content=b"", headers=RUNNER).status_code == 400
     assert client.post(f"{base}/log?offset=7", content=b"\xff", headers=RUNNER).status_code == 400
     finish = {"succeeded": False, "exit_code": 2, "failure_reason": None}
-    assert client.post(f"{base}/finish", json=finish, headers=RUNNER).json()["status"] == "failed"
+    failed = client.post(f"{base}/finish", json=finish, headers=RUNNER).json()
+    assert (failed["status"], failed["failure_kind"]) == ("failed", "script_failure")
     assert client.post(f"{base}/finish", json=finish, headers=RUNNER).status_code == 200  # a resend
     assert client.post(f"{base}/log?offset=7", content=b"late", headers=RUNNER).status_code == 409
     assert client.get(f"/api/jobs/{job_id}/log", headers=API).text == "line 1\n"

@@ -119,7 +119,9 @@ def test_an_unplanned_pipeline_fails_with_its_reason(store: Store) -> None:
     project = make_project(store)
     pipeline = store.pipelines.create(new_pipeline(project))
     assert [p.id for p in store.pipelines.to_plan()] == [pipeline.id]
-    store.pipelines.fail_unplanned(pipeline.id, "line 3: jobs.a.script: required key is missing")
+    store.pipelines.end_unplanned(
+        pipeline.id, Status.FAILED, "line 3: jobs.a.script: required key is missing"
+    )
     failed = store.pipelines.get(pipeline.id)
     assert failed.status is Status.FAILED
     assert failed.error == "line 3: jobs.a.script: required key is missing"

@@ -30,6 +30,7 @@ def client(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
         redis_url=redis_url,
         api_token=API_TOKEN,
         runner_token="runner-token-0123456789",
+        secret_key_file=tmp_path / "secret.key",
         webhook_max_bytes=64 * 1024,
     )
     with TestClient(create_app(settings)) as test_client:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.errors import SpecError
-from pipelines.plan import plan_jobs
+from pipelines.model import GitRef, RefKind
+from pipelines.plan import JobDraft, PipelineContext, plan_jobs
 from pipelines.spec import parse_duration, parse_spec
 
 
@@ -144,3 +145,116 @@ def test_durations(value: int | str, seconds: int) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(value)
+
+
+FULL = """
+image: base
+stages: [build, test, deploy]
+jobs:
+  compile:
+    stage: build
+    script: make
+  unit:
+    stage: test
+    needs: [compile]
+    script: make test
+    retry: 2
+  lint:
+    stage: test
+    needs: []
+    script: ruff check
+    allow_failure: true
+  release:
+    stage: deploy
+    environment: staging
+    secrets: [DEPLOY_TOKEN]
+    when: manual
+    retry: {max: 1, when: [runner_lost]}
+    rules:
+      - merge_request: true
+        when: never
+      - branch: main
+      - tag: "v*"
+        when: on_success
+    script: ./deploy.sh
+"""
+
+
+def plan_for(text: str, kind: RefKind, name: str, source: str = "push") -> dict[str, JobDraft]:
+    context = PipelineContext(GitRef(kind, name), source)
+    return {draft.name: draft for draft in plan_jobs(parse_spec(text), context)}
+
+
+def test_every_key_reaches_the_drafts() -> None:
+    drafts = plan_for(FULL, RefKind.BRANCH, "main")
+    assert drafts["unit"].needs == ("compile",)
+    assert (drafts["unit"].retry_max, drafts["unit"].retry_on) == (2, ("any",))
+    assert drafts["lint"].needs == ()
+    assert drafts["lint"].allow_failure
+    assert drafts["compile"].needs is None
+    release = drafts["release"]
+    assert (release.when, release.environment, release.secrets) == (
+        "manual",
+        "staging",
+        ("DEPLOY_TOKEN",),
+    )
+    assert release.allow_failure  # a manual job is optional unless it says otherwise
+    assert (release.retry_max, release.retry_on) == (1, ("runner_lost",))
+
+
+def test_rules_pick_the_jobs_of_a_pipeline() -> None:
+    assert "release" not in plan_for(FULL, RefKind.BRANCH, "feature")
+    assert plan_for(FULL, RefKind.TAG, "v1.2")["release"].when == "on_success"
+    assert "release" not in plan_for(FULL, RefKind.TAG, "nightly")
+    assert "release" not in plan_for(FULL, RefKind.BRANCH, "main", source="merge_request")
+    assert "release" in plan_for(FULL, RefKind.BRANCH, "main", source="api")
+
+
+def test_a_need_that_the_rules_leave_out_is_an_error() -> None:
+    text = """
+image: base
+jobs:
+  build: {stage: build, script: make, rules: [{branch: main}]}
+  test: {needs: [build], script: make test}
+"""
+    with pytest.raises(SpecError, match="'build' is not in this pipeline"):
+        plan_for(text, RefKind.BRANCH, "feature")
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        ("needs: [nope]", "line 5: jobs.a.needs[0]: no job is named 'nope'"),
+        ("needs: [a]", "line 5: jobs.a.needs[0]: a job cannot need itself"),
+        ("needs: [b]", "line 5: jobs.a.needs[0]: 'b' is in the later stage 'deploy'"),
+        ("kind: image", "line 5: jobs.a.kind: kind 'image' is reserved for the built-in"),
+        ("when: sometimes", "line 5: jobs.a.when: Input should be 'on_success'"),
+        ("retry: 9", "line 5: jobs.a.retry.max: Input should be less than or equal to 5"),
+        ("retry: {max: 1, when: [oops]}", "line 5: jobs.a.retry.when: 'oops' is not one of"),
+        ("rules: [{branch: main, colour: red}]", "line 5: jobs.a.rules[0].colour: unknown key"),
+        ("secrets: [A-B]", "line 5: jobs.a.secrets: secret name 'A-B' is not"),
+        ("secrets: [GREETING]", "line 5: jobs.a.secrets: GREETING is both a variable and"),
+        ("environment: 'pro duction'", "line 5: jobs.a.environment: an environment name is"),
+    ],
+)
+def test_new_keys_are_checked_with_their_line(job: str, expected: str) -> None:
+    text = f"""image: base
+variables: {{GREETING: hi}}
+jobs:
+  a:
+    {job}
+    script: x
+  b: {{stage: deploy, script: y}}
+"""
+    found = problems(text)
+    assert any(problem.startswith(expected) for problem in found), found
+
+
+def test_a_cycle_of_needs_is_named() -> None:
+    text = """image: base
+jobs:
+  a: {needs: [b], script: x}
+  b: {needs: [c], script: x}
+  c: {needs: [a], script: x}
+"""
+    assert any("needs form a cycle: a -> b -> c -> a" in problem for problem in problems(text))

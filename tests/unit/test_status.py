@@ -19,7 +19,8 @@ def test_every_status_has_a_row_in_the_table() -> None:
         (Status.RUNNING, Status.FAILED),
         (Status.PENDING, Status.CANCELED),
         (Status.CREATED, Status.SKIPPED),
-        (Status.MANUAL, Status.PENDING),
+        (Status.MANUAL, Status.CREATED),
+        (Status.MANUAL, Status.CANCELED),
     ],
 )
 def test_allowed_transitions(current: Status, target: Status) -> None:
@@ -69,6 +70,7 @@ def jobs(*statuses: Status) -> list[tuple[Status, bool]]:
         ([Status.SUCCESS, Status.CANCELED], Status.CANCELED),
         ([Status.SKIPPED, Status.SKIPPED], Status.SKIPPED),
         ([Status.SUCCESS, Status.MANUAL], Status.MANUAL),
+        ([Status.MANUAL], Status.MANUAL),
     ],
 )
 def test_merge(statuses: list[Status], expected: Status) -> None:
