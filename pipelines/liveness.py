@@ -20,7 +20,7 @@ HEARTBEAT_SECONDS = 5.0
 OFFLINE_AFTER = timedelta(seconds=20)
 # A runner claims a job within milliseconds of taking its task; a task taken this
 # long ago whose job is still pending was taken by a runner that died.
-CLAIM_WITHIN = timedelta(seconds=30)
+CLAIM_WITHIN = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)

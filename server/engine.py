@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from pipelines.errors import ShipwayError
+from pipelines.errors import ExternalError, ShipwayError
 from pipelines.ports import JobQueue, SourceRepository
 from server.store import Store
 from server.store.tables import utcnow
@@ -76,7 +76,11 @@ class Engine:
     def run_once(self) -> None:
         now = utcnow()
         fail_lost_jobs(self.store, now)  # their pipelines settle just below
-        requeue_lost_tasks(self.store, self.queue, now)
+        try:
+            requeue_lost_tasks(self.store, self.queue, now)
+        except ExternalError as exc:
+            # Redis is away: planning and settling go on; the queue waits for it.
+            log.warning("cannot check the queue: %s", exc)
         for pipeline in self.store.pipelines.to_plan():
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():

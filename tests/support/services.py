@@ -59,8 +59,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, workdir: Path) -> RedisServer:
-        port = free_port()
+    def start(cls, workdir: Path, port: int | None = None) -> RedisServer:
+        port = port or free_port()
         process = subprocess.Popen(
             [
                 "redis-server",
@@ -248,9 +248,15 @@ class Deployment:
         return self._spawn(f"runner-{name}", *args)
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.cli_with_input("", *args, timeout=timeout)
+
+    def cli_with_input(
+        self, stdin: str, *args: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "server.cli.main", *args],
             env=self.env(),
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,
