@@ -4,8 +4,6 @@ killed: the runner removes its container and reports the job lost at once."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from typing import Any
 
@@ -14,6 +12,9 @@ import psutil
 import pytest
 
 from runners.executor import LABEL_JOB
+from tests.conftest import remove_runner_containers
+from tests.e2e.pipeline_helpers import wait_for_job
+from tests.e2e.test_durability import kill_tree
 from tests.e2e.test_push_to_pipeline import SECRET, finished, pipeline_file, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, ShipwayProcess, wait_until
@@ -60,8 +61,7 @@ def test_a_killed_runner_loses_its_job_within_30_seconds(
             "a heartbeat naming the job",
         )
         assert runners(deployment)[runner_name]["online"]
-        os.killpg(runner.process.pid, signal.SIGKILL)  # the worker and its job's process
-        runner.process.wait()
+        kill_tree(runner)  # the worker and its job's process, as when a host dies
         killed = time.monotonic()
         pipeline = finished(deployment, pipeline_id, timeout=45)
         assert time.monotonic() - killed < 30
@@ -102,3 +102,40 @@ def test_a_killed_job_process_under_a_live_runner_is_reported_at_once(
         assert docker_client.containers.list(filters={"label": f"{LABEL_JOB}={lost['id']}"}) == []
     finally:
         runner.stop()
+
+
+def test_a_job_lost_with_its_runner_is_retried_when_it_allows(
+    deployment: Deployment,
+    project: None,
+    runner_name: str,
+    busybox: str,
+    repository: Repository,
+    docker_client: docker.DockerClient,
+) -> None:
+    repository.commit(
+        {
+            ".shipway.yml": "image: shipway/busybox:1\njobs:\n  hang:\n"
+            "    retry: {max: 1, when: [runner_lost]}\n"
+            "    script: ['if [ $SHIPWAY_JOB_ATTEMPT = 1 ]; then sleep 300; fi', echo recovered]\n"
+        }
+    )
+    first = deployment.start_runner(runner_name)
+    second: ShipwayProcess | None = None
+    try:
+        pipeline_id = pushed_pipeline(repository.push())
+        wait_for_job(deployment, pipeline_id, "hang", "running")
+        kill_tree(first)
+        second = deployment.start_runner(f"{runner_name}-2")
+        pipeline = finished(deployment, pipeline_id, timeout=60)
+        assert pipeline["status"] == "success"
+        lost, retried = pipeline["jobs"]
+        assert (lost["attempt"], lost["status"], lost["failure_kind"]) == (
+            1,
+            "failed",
+            "runner_lost",
+        )
+        assert (retried["attempt"], retried["status"]) == (2, "success")
+    finally:
+        if second is not None:
+            second.stop()
+        remove_runner_containers(docker_client, f"{runner_name}-2")
