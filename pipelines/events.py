@@ -1,4 +1,5 @@
-"""GitLab's Push Hook and Tag Push Hook payloads, read into a :class:`PushEvent`.
+"""GitLab's Push Hook, Tag Push Hook and Merge Request Hook payloads, read into a
+:class:`PushEvent` or a :class:`MergeRequestEvent`.
 
 Only the fields Shipway acts on are required; everything else GitLab sends is
 accepted and kept in the stored payload. A missing or mistyped field raises
@@ -8,6 +9,7 @@ accepted and kept in the stored payload. A missing or mistyped field raises
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,6 +19,11 @@ from pipelines.model import GitRef, PushEvent, RefKind
 
 # X-Gitlab-Event header -> the object_kind its payload carries.
 PUSH_EVENTS = {"Push Hook": "push", "Tag Push Hook": "tag_push"}
+MERGE_REQUEST_EVENT = "Merge Request Hook"
+MERGE_REQUEST = "merge_request"
+# A merge request builds when it opens or reopens, and when an update brings new
+# commits (GitLab then sends ``oldrev``); edits of its title or labels do not.
+_BUILDING_ACTIONS = frozenset({"open", "reopen"})
 # GitLab's system hooks send the same payloads under another header.
 SYSTEM_HOOK = "System Hook"
 
@@ -48,13 +55,92 @@ class _PushPayload(BaseModel):
     total_commits_count: int = 0
 
 
+class _LastCommit(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(pattern=_SHA)
+    message: str = ""
+
+
+class _MergeRequestAttributes(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    iid: int = Field(ge=1)
+    source_branch: str = Field(min_length=1)
+    target_branch: str = Field(min_length=1)
+    source_project_id: int
+    target_project_id: int
+    action: str = ""
+    oldrev: str | None = None
+    last_commit: _LastCommit
+
+
+class _User(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    username: str = ""
+
+
+class _MergeRequestPayload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    object_kind: Literal["merge_request"]
+    project: _Project
+    user: _User = Field(default_factory=_User)
+    object_attributes: _MergeRequestAttributes
+
+
+@dataclass(frozen=True)
+class MergeRequestEvent:
+    """A merge request opened, reopened or updated, as GitLab reports it."""
+
+    project_path: str
+    iid: int
+    source_branch: str
+    target_branch: str
+    sha: str  # the merge request's last commit
+    user: str
+    action: str
+    from_fork: bool
+    new_commits: bool
+
+    @property
+    def builds(self) -> bool:
+        return self.action in _BUILDING_ACTIONS or (self.action == "update" and self.new_commits)
+
+
 def event_kind(header: str | None, payload: dict[str, Any]) -> str | None:
-    """The push kind Shipway acts on for this delivery, or None to ignore it."""
+    """The event kind Shipway acts on for this delivery, or None to ignore it."""
     if header in PUSH_EVENTS:
         return PUSH_EVENTS[header]
+    if header == MERGE_REQUEST_EVENT:
+        return MERGE_REQUEST
     if header == SYSTEM_HOOK and payload.get("object_kind") in ("push", "tag_push"):
         return str(payload["object_kind"])
     return None
+
+
+def parse_merge_request(payload: dict[str, Any]) -> MergeRequestEvent:
+    """Validate a Merge Request Hook payload; raise PayloadError naming the field."""
+    try:
+        event = _MergeRequestPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise _payload_error(exc) from exc
+    attributes = event.object_attributes
+    return MergeRequestEvent(
+        project_path=event.project.path_with_namespace,
+        iid=attributes.iid,
+        source_branch=attributes.source_branch,
+        target_branch=attributes.target_branch,
+        sha=attributes.last_commit.id,
+        user=event.user.username,
+        action=attributes.action,
+        from_fork=attributes.source_project_id != attributes.target_project_id,
+        new_commits=bool(attributes.oldrev),
+    )
+
+
+def _payload_error(exc: ValidationError) -> PayloadError:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"])
+    reason = "is missing" if error["type"] == "missing" else f"is invalid: {error['msg']}"
+    return PayloadError(f"payload field {field} {reason}", field=field)
 
 
 def parse_push(kind: str, payload: dict[str, Any]) -> PushEvent:
@@ -62,10 +148,7 @@ def parse_push(kind: str, payload: dict[str, Any]) -> PushEvent:
     try:
         push = _PushPayload.model_validate(payload)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        reason = "is missing" if error["type"] == "missing" else f"is invalid: {error['msg']}"
-        raise PayloadError(f"payload field {field} {reason}", field=field) from exc
+        raise _payload_error(exc) from exc
     if push.object_kind != kind:
         raise PayloadError(
             f"payload field object_kind is {push.object_kind!r}, but the event is {kind!r}",

@@ -12,10 +12,9 @@ import fnmatch
 from dataclasses import dataclass
 
 from pipelines.errors import SpecError, SpecIssue
+from pipelines.events import MERGE_REQUEST
 from pipelines.model import GitRef, RefKind
 from pipelines.spec import JobSpec, PipelineSpec, RuleSpec, RuleWhen, When
-
-MERGE_REQUEST_SOURCE = "merge_request"
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class PipelineContext:
 
     @property
     def merge_request(self) -> bool:
-        return self.source == MERGE_REQUEST_SOURCE
+        return self.source == MERGE_REQUEST
 
 
 @dataclass(frozen=True)

@@ -70,14 +70,15 @@ def transition(current: Status, target: Status) -> Status:
     return target
 
 
-def merge(jobs: Iterable[tuple[Status, bool]]) -> Status:
+def merge(jobs: Iterable[tuple[Status, bool]], started: bool = False) -> Status:
     """The status of a pipeline made of jobs given as ``(status, allow_failure)``.
 
     Active work wins over everything; once nothing is active, a failure that is not
     allowed wins over a cancel, which wins over success. A failure that is allowed
     counts as a success. A manual job that is allowed to fail does not block: while
     it waits it is left out, so a pipeline whose only open job is an optional manual
-    one has the status of the rest.
+    one has the status of the rest. ``started`` says the pipeline ran jobs before
+    (attempts since retried): with work left it is running, not created.
     """
     given = list(jobs)
     statuses = [
@@ -87,7 +88,7 @@ def merge(jobs: Iterable[tuple[Status, bool]]) -> Status:
     ]
     if not statuses:
         return Status.MANUAL if given else Status.CREATED
-    started = any(s.is_finished or s is Status.RUNNING for s in statuses)
+    started = started or any(s.is_finished or s is Status.RUNNING for s in statuses)
     if Status.RUNNING in statuses:
         return Status.RUNNING
     if Status.PENDING in statuses:

@@ -29,11 +29,23 @@ class LintIn(BaseModel):
 
 
 def lint(content: str) -> dict[str, Any]:
+    """Rules are not applied: every job the file declares is listed."""
     try:
         drafts = plan_jobs(parse_spec(content))
     except SpecError as exc:
         return {"valid": False, "errors": [asdict(issue) for issue in exc.issues], "jobs": []}
-    jobs = [{"name": d.name, "stage": d.stage, "image": d.image, "queue": d.queue} for d in drafts]
+    jobs = [
+        {
+            "name": draft.name,
+            "stage": draft.stage,
+            "image": draft.image,
+            "queue": draft.queue,
+            "needs": list(draft.needs) if draft.needs is not None else None,
+            "when": draft.when,
+            "environment": draft.environment,
+        }
+        for draft in drafts
+    ]
     return {"valid": True, "errors": [], "jobs": jobs}
 
 

@@ -266,16 +266,15 @@ class PipelineRepository:
     def settle(self, pipeline_id: int) -> Status:
         """Set a pipeline's status to the merge of its jobs' statuses."""
         with self.engine.begin() as conn:
-            statuses = [
-                (Status(row.status), row.allow_failure)
-                for row in conn.execute(
-                    sa.select(jobs.c.status, jobs.c.allow_failure).where(
-                        jobs.c.pipeline_id == pipeline_id, ~jobs.c.retried
-                    )
+            rows = conn.execute(
+                sa.select(jobs.c.status, jobs.c.allow_failure, jobs.c.retried).where(
+                    jobs.c.pipeline_id == pipeline_id
                 )
-            ]
+            ).all()
+            statuses = [(Status(r.status), r.allow_failure) for r in rows if not r.retried]
+            ran_before = any(r.retried for r in rows)
             row = conn.execute(sa.select(pipelines).where(pipelines.c.id == pipeline_id)).one()
-            status = merge(statuses)
+            status = merge(statuses, started=ran_before)
             changes: dict[str, Any] = {"status": status.value}
             if status is not Status.CREATED and row.started_at is None:
                 changes["started_at"] = utcnow()

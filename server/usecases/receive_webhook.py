@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.errors import NotFound, PayloadError, Unauthorized
-from pipelines.events import event_kind, parse_push
-from pipelines.model import GitRef, Project
+from pipelines.events import (
+    MERGE_REQUEST,
+    MergeRequestEvent,
+    event_kind,
+    parse_merge_request,
+    parse_push,
+)
+from pipelines.model import GitRef, Project, RefKind
 from server.store import Store
 from server.store.pipelines import Delivery, NewPipeline
 
@@ -63,11 +69,14 @@ def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -
     if kind is None:
         return WebhookOutcome("ignored", f"Shipway does not act on {event or 'this event'}")
     assert project is not None
-    push = parse_push(kind, payload)
+    if kind == MERGE_REQUEST:
+        new_pipeline, outcome = _merge_request_pipeline(project, parse_merge_request(payload))
+    else:
+        push = parse_push(kind, payload)
+        new_pipeline, outcome = _pipeline_for(
+            project, push.ref, push.commit, kind, push.user, push.deletes_ref
+        )
     key = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID") or None
-    new_pipeline, outcome = _pipeline_for(
-        project, push.ref, push.commit, kind, push.user, push.deletes_ref
-    )
     delivery = store.pipelines.record_delivery(
         project_id=project.id,
         delivery_key=key,
@@ -112,6 +121,23 @@ def _pipeline_for(
     if not project.builds(ref):
         return None, f"{ref.kind} {ref.name} does not build (project rules)"
     return NewPipeline(project.id, ref, sha, kind, user or None), "pipeline created"
+
+
+def _merge_request_pipeline(
+    project: Project, event: MergeRequestEvent
+) -> tuple[NewPipeline | None, str]:
+    """Merge request events arrive only when the GitLab hook is set to send them, so
+    every one that brings code builds; the project's branch rules are for pushes."""
+    name = f"merge request !{event.iid}"
+    if event.from_fork:
+        return None, f"{name} comes from a fork, whose repository Shipway does not build"
+    if not event.builds:
+        return None, f"{name}: {event.action or 'this change'} brings no new commit"
+    ref = GitRef(RefKind.BRANCH, event.source_branch)
+    pipeline = NewPipeline(
+        project.id, ref, event.sha, MERGE_REQUEST, event.user or None, merge_request_iid=event.iid
+    )
+    return pipeline, "pipeline created"
 
 
 def _outcome(project: Project, delivery: Delivery) -> WebhookOutcome:

@@ -208,7 +208,17 @@ def test_lint_answers_like_the_cli(client: TestClient, tmp_path: Path) -> None:
     assert good.json() == {
         "valid": True,
         "errors": [],
-        "jobs": [{"name": "unit", "stage": "test", "image": "x", "queue": "build"}],
+        "jobs": [
+            {
+                "name": "unit",
+                "stage": "test",
+                "image": "x",
+                "queue": "build",
+                "needs": None,
+                "when": "on_success",
+                "environment": None,
+            }
+        ],
     }
     assert client.post("/api/lint", json={}, headers=API).json() == {
         "error": "content: is missing",
@@ -222,3 +232,71 @@ def test_lint_answers_like_the_cli(client: TestClient, tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "cannot read" in missing.stderr
+
+
+def test_secrets_are_checked_and_never_shown(client: TestClient) -> None:
+    pending_job(client)  # registers the project "app"
+    base = "/api/projects/app/secrets"
+    put = client.put(f"{base}/TOKEN", json={"value": "short"}, headers=API)
+    assert (put.status_code, put.json()["field"]) == (400, "value")
+    bad_name = client.put(f"{base}/BAD-NAME", json={"value": "x" * 12}, headers=API)
+    assert (bad_name.status_code, bad_name.json()["field"]) == (400, "name")
+    bad_env = client.put(
+        f"{base}/TOKEN", json={"value": "x" * 12, "environment": "a b"}, headers=API
+    )
+    assert (bad_env.status_code, bad_env.json()["field"]) == (400, "environment")
+    unknown = client.put("/api/projects/nope/secrets/T", json={"value": "x" * 12}, headers=API)
+    assert unknown.status_code == 404
+    extra = client.put(f"{base}/TOKEN", json={"value": "x" * 12, "colour": "red"}, headers=API)
+    assert extra.status_code == 400
+    assert client.put(f"{base}/TOKEN", json={"value": "x" * 12}, headers=RUNNER).status_code == 401
+    first = client.put(f"{base}/TOKEN", json={"value": "value-one-1234"}, headers=API)
+    assert (first.status_code, first.json()["created"]) == (201, True)
+    again = client.put(f"{base}/TOKEN", json={"value": "value-two-1234"}, headers=API)
+    assert (again.status_code, again.json()["created"]) == (200, False)
+    listed = client.get(base, headers=API)
+    assert [(s["name"], s["environment"]) for s in listed.json()] == [("TOKEN", "*")]
+    assert "value-two" not in listed.text
+    assert client.delete(f"{base}/TOKEN", headers=API).status_code == 204
+    assert client.delete(f"{base}/TOKEN", headers=API).status_code == 404
+
+
+def test_job_actions_refuse_what_the_state_forbids(client: TestClient) -> None:
+    job_id = pending_job(client)
+    assert client.post("/api/jobs/999/cancel", headers=API).status_code == 404
+    play = client.post(f"/api/jobs/{job_id}/play", headers=API)
+    assert play.status_code == 409
+    assert "only a manual job that waits is played" in play.json()["error"]
+    retry = client.post(f"/api/jobs/{job_id}/retry", headers=API)
+    assert retry.status_code == 409
+    canceled = client.post(f"/api/jobs/{job_id}/cancel", headers=API)
+    assert (canceled.status_code, canceled.json()["status"]) == (200, "canceled")
+    assert canceled.json()["failure_reason"] == "canceled by admin"
+    twice = client.post(f"/api/jobs/{job_id}/cancel", headers=API)
+    assert twice.status_code == 409
+    runner_start = client.post(
+        f"/api/runner/jobs/{job_id}/start", json={"runner": "r1"}, headers=RUNNER
+    )
+    assert runner_start.status_code == 409  # a runner that took it anyway must not run it
+    retried = client.post(f"/api/jobs/{job_id}/retry", headers=API)
+    assert (retried.status_code, retried.json()["attempt"]) == (201, 2)
+    pipeline_id = retried.json()["pipeline_id"]
+    old = client.get(f"/api/jobs/{job_id}", headers=API).json()
+    assert old["retried"]
+    nothing = client.post(f"/api/pipelines/{pipeline_id}/retry", headers=API)
+    assert nothing.status_code == 409
+    whole = client.post(f"/api/pipelines/{pipeline_id}/cancel", headers=API)
+    assert whole.status_code == 200
+    assert whole.json()["status"] == "canceled"
+
+
+def test_project_settings_change_field_by_field(client: TestClient) -> None:
+    pending_job(client)
+    changed = client.patch("/api/projects/app", json={"supersede": True}, headers=API)
+    assert (changed.status_code, changed.json()["supersede"]) == (200, True)
+    assert changed.json()["branches"] == ["*"]
+    bad = client.patch("/api/projects/app", json={"supersede": "maybe"}, headers=API)
+    assert (bad.status_code, bad.json()["field"]) == (400, "supersede")
+    assert client.patch("/api/projects/app", json={"x": 1}, headers=API).status_code == 400
+    assert client.patch("/api/projects/nope", json={}, headers=API).status_code == 404
+    assert client.get("/api/projects/app/environments", headers=API).json() == []

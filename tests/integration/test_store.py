@@ -142,3 +142,67 @@ def test_log_appends_are_idempotent_and_refuse_gaps(store: Store) -> None:
     assert store.logs.read(job.id) == ("héllo wörld\nnul\N{REPLACEMENT CHARACTER}byte\n", 21)
     assert store.logs.read(job.id, 7) == ("örld\nnul\N{REPLACEMENT CHARACTER}byte\n", 21)
     assert store.logs.read(job.id, 21) == ("", 21)
+
+
+DEPLOYS = """
+image: img
+jobs:
+  deploy: {environment: staging, script: [x]}
+"""
+
+
+def deploy_job(store: Store, project: Project) -> int:
+    pipeline = store.pipelines.create(new_pipeline(project))
+    store.pipelines.add_jobs(pipeline.id, plan_jobs(parse_spec(DEPLOYS)))
+    return store.jobs.of_pipeline(pipeline.id)[0].id
+
+
+def test_one_job_holds_an_environment_until_it_ends(store: Store) -> None:
+    project = make_project(store)
+    first, second = deploy_job(store, project), deploy_job(store, project)
+    other_project = deploy_job(store, make_project(store, "other"))
+    store.jobs.change_status(first, Status.PENDING)
+    with pytest.raises(Conflict, match=f"environment staging is held by job {first}"):
+        store.jobs.change_status(second, Status.PENDING)
+    assert store.jobs.get(second).status is Status.CREATED  # nothing changed
+    store.jobs.change_status(other_project, Status.PENDING)  # environments are per project
+    assert store.environments.held(project.id) == {"staging": first}
+    store.jobs.change_status(first, Status.RUNNING, runner="r")
+    store.jobs.change_status(first, Status.SUCCESS, exit_code=0)
+    assert store.environments.held(project.id) == {}
+    store.jobs.change_status(second, Status.PENDING)
+    assert store.environments.held(project.id) == {"staging": second}
+
+
+def test_a_retry_is_a_new_attempt_and_the_old_one_stays(store: Store) -> None:
+    project = make_project(store)
+    job_id = deploy_job(store, project)
+    with pytest.raises(Conflict, match="only a finished job is retried"):
+        store.jobs.new_attempt(job_id)
+    store.jobs.change_status(job_id, Status.PENDING)
+    store.jobs.change_status(job_id, Status.RUNNING, runner="r")
+    store.logs.append(job_id, 0, "first attempt\n")
+    store.jobs.change_status(job_id, Status.FAILED, exit_code=1, failure_kind="script_failure")
+    attempt = store.jobs.new_attempt(job_id)
+    assert (attempt.attempt, attempt.status, attempt.environment) == (2, Status.CREATED, "staging")
+    with pytest.raises(Conflict, match="retried already"):
+        store.jobs.new_attempt(job_id)
+    assert store.jobs.get(job_id).retried
+    assert store.logs.read(job_id) == ("first attempt\n", 14)
+    assert store.logs.read(attempt.id) == ("", 0)
+    assert store.pipelines.settle(attempt.pipeline_id) is Status.RUNNING
+
+
+def test_an_environment_value_of_a_secret_wins_over_the_general_one(store: Store) -> None:
+    project = make_project(store)
+    assert store.secrets.put(project.id, "*", "TOKEN", "sealed-any", "admin")
+    assert store.secrets.put(project.id, "staging", "TOKEN", "sealed-staging", "admin")
+    assert not store.secrets.put(project.id, "*", "TOKEN", "sealed-any-2", "admin")
+    names = ("TOKEN", "ABSENT")
+    assert store.secrets.sealed_for(project.id, "staging", names) == {"TOKEN": "sealed-staging"}
+    assert store.secrets.sealed_for(project.id, "production", names) == {"TOKEN": "sealed-any-2"}
+    assert store.secrets.sealed_for(project.id, None, names) == {"TOKEN": "sealed-any-2"}
+    store.secrets.delete(project.id, "*", "TOKEN")
+    assert store.secrets.sealed_for(project.id, None, names) == {}
+    with pytest.raises(NotFound):
+        store.secrets.delete(project.id, "*", "TOKEN")

@@ -219,3 +219,70 @@ def test_an_oversized_body_without_content_length(client: TestClient) -> None:
     response = client.post("/webhooks/gitlab", content=chunks(), headers=headers())
     assert response.status_code == 413
     assert_nothing_stored_but_one_audit_line(client, 413)
+
+
+def merge_request_payload(**attributes: Any) -> dict[str, Any]:
+    """GitLab's documented Merge Request Hook payload, trimmed to representative fields."""
+    values: dict[str, Any] = {
+        "id": 99,
+        "iid": 7,
+        "target_branch": "main",
+        "source_branch": "feature/login",
+        "source_project_id": 15,
+        "target_project_id": 15,
+        "state": "opened",
+        "action": "open",
+        "title": "Login page",
+        "last_commit": {"id": "c" * 40, "message": "add login", "title": "add login"},
+        "url": "http://example.com/mike/diaspora/-/merge_requests/7",
+    }
+    values.update(attributes)
+    return {
+        "object_kind": "merge_request",
+        "event_type": "merge_request",
+        "user": {"id": 1, "name": "Administrator", "username": "root"},
+        "project": {"id": 15, "name": "Diaspora", "path_with_namespace": "mike/diaspora"},
+        "object_attributes": values,
+    }
+
+
+def test_a_merge_request_opened_creates_a_merge_request_pipeline(client: TestClient) -> None:
+    response = send(client, merge_request_payload(), event="Merge Request Hook")
+    assert response.status_code == 201, response.text
+    pipeline = state(client).store.pipelines.get(response.json()["pipeline_id"])
+    assert (pipeline.source, pipeline.merge_request_iid) == ("merge_request", 7)
+    assert (pipeline.ref.name, pipeline.sha, pipeline.triggered_by) == (
+        "feature/login",
+        "c" * 40,
+        "root",
+    )
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [
+        ({"action": "update"}, "update brings no new commit"),
+        ({"action": "close"}, "close brings no new commit"),
+        ({"source_project_id": 16}, "comes from a fork"),
+    ],
+)
+def test_merge_request_events_that_bring_no_code_start_nothing(
+    client: TestClient, attributes: dict[str, Any], reason: str
+) -> None:
+    response = send(client, merge_request_payload(**attributes), event="Merge Request Hook")
+    assert response.status_code == 200
+    assert response.json()["status"] == "skipped"
+    assert reason in response.json()["reason"]
+    assert state(client).store.pipelines.count() == 0
+
+
+def test_a_merge_request_update_with_new_commits_builds(client: TestClient) -> None:
+    payload = merge_request_payload(action="update", oldrev="d" * 40)
+    assert send(client, payload, event="Merge Request Hook").status_code == 201
+
+
+def test_a_malformed_merge_request_names_the_field(client: TestClient) -> None:
+    payload = merge_request_payload(last_commit={"id": "nope"})
+    response = send(client, payload, event="Merge Request Hook")
+    assert response.status_code == 400
+    assert "object_attributes.last_commit.id" in response.json()["error"]

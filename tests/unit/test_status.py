@@ -80,3 +80,15 @@ def test_merge(statuses: list[Status], expected: Status) -> None:
 def test_an_allowed_failure_counts_as_success() -> None:
     assert merge([(Status.FAILED, True), (Status.SUCCESS, False)]) is Status.SUCCESS
     assert merge([(Status.FAILED, True), (Status.FAILED, False)]) is Status.FAILED
+
+
+def test_a_pipeline_that_ran_before_is_running_while_work_remains() -> None:
+    assert merge(jobs(Status.CREATED), started=True) is Status.RUNNING
+    assert merge(jobs(Status.PENDING), started=True) is Status.RUNNING
+    assert merge(jobs(Status.SUCCESS), started=True) is Status.SUCCESS
+
+
+def test_an_optional_manual_job_does_not_hold_a_pipeline_open() -> None:
+    assert merge([(Status.SUCCESS, False), (Status.MANUAL, True)]) is Status.SUCCESS
+    assert merge([(Status.FAILED, False), (Status.MANUAL, True)]) is Status.FAILED
+    assert merge([(Status.SUCCESS, False), (Status.MANUAL, False)]) is Status.MANUAL
