@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from pipelines.errors import ExternalError, ShipwayError
 from pipelines.ports import JobQueue, SourceRepository
@@ -25,6 +26,8 @@ from server.usecases.plan import plan_pipeline
 from server.usecases.runner_liveness import fail_lost_jobs
 
 log = logging.getLogger(__name__)
+
+QUEUE_CHECK_SECONDS = 3.0
 
 
 class Engine:
@@ -39,6 +42,7 @@ class Engine:
         self.queue = queue
         self.sources = sources
         self.interval_seconds = interval_seconds
+        self._next_queue_check = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -76,11 +80,15 @@ class Engine:
     def run_once(self) -> None:
         now = utcnow()
         fail_lost_jobs(self.store, now)  # their pipelines settle just below
-        try:
-            requeue_lost_tasks(self.store, self.queue, now)
-        except ExternalError as exc:
-            # Redis is away: planning and settling go on; the queue waits for it.
-            log.warning("cannot check the queue: %s", exc)
+        if time.monotonic() >= self._next_queue_check:
+            # A read per pending job: every few seconds is soon enough for tasks
+            # that were lost, as a runner that took one had 15 s to claim it.
+            self._next_queue_check = time.monotonic() + QUEUE_CHECK_SECONDS
+            try:
+                requeue_lost_tasks(self.store, self.queue, now)
+            except ExternalError as exc:
+                # Redis is away: planning and settling go on; the queue waits for it.
+                log.warning("cannot check the queue: %s", exc)
         for pipeline in self.store.pipelines.to_plan():
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():
