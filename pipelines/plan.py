@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.events import MERGE_REQUEST
 from pipelines.model import GitRef, RefKind
-from pipelines.spec import JobSpec, PipelineSpec, RuleSpec, RuleWhen, When
+from pipelines.spec import JobSpec, PipelineSpec
+from pipelines.spec_types import RuleSpec, RuleWhen, When
 
 
 @dataclass(frozen=True)

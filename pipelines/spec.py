@@ -32,9 +32,7 @@ reference of every key.
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -47,132 +45,25 @@ from pydantic import (
 )
 
 from pipelines.errors import SpecError, SpecIssue
-from pipelines.retry import RETRY_ANY
-from pipelines.status import FailureKind
+from pipelines.spec_types import (
+    NAME,
+    RESERVED_KINDS,
+    VARIABLE,
+    Duration,
+    JobKind,
+    RetrySpec,
+    RuleSpec,
+    Script,
+    VariableValue,
+    When,
+    check_variables,
+    retry_setting,
+)
 from pipelines.yaml_lines import Path, YamlProblem, format_path, line_of, load_with_lines
 
 FILE_NAME = ".shipway.yml"
 DEFAULT_STAGES = ("build", "test", "deploy")
 DEFAULT_TIMEOUT_SECONDS = 3600
-MAX_TIMEOUT_SECONDS = 24 * 3600
-
-_DURATION = re.compile(r"^(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def parse_duration(value: Any) -> int:
-    """Seconds from ``90``, ``"90s"``, ``"10m"``, ``"1h30m"``."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text like 10m or 1h30m")
-    if isinstance(value, int):
-        seconds = value
-    elif isinstance(value, str) and value.strip() and (match := _DURATION.match(value.strip())):
-        hours, minutes, secs = (int(group or 0) for group in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise ValueError("a duration is a number of seconds or text like 10m or 1h30m")
-    if not 1 <= seconds <= MAX_TIMEOUT_SECONDS:
-        raise ValueError(f"a duration is between 1 second and {MAX_TIMEOUT_SECONDS // 3600} hours")
-    return seconds
-
-
-def _variable_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-def _script(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-Duration = Annotated[int, BeforeValidator(parse_duration)]
-VariableValue = Annotated[str, BeforeValidator(_variable_value)]
-Script = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_script)]
-
-
-def _check_variables(variables: dict[str, str]) -> dict[str, str]:
-    for name in variables:
-        if not _VARIABLE.match(name):
-            raise ValueError(f"variable name {name!r} is not letters, digits and underscores")
-    return variables
-
-
-def _one_or_many(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-Globs = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_one_or_many)]
-
-
-class When(StrEnum):
-    """When a job runs, given how the jobs it waits for ended."""
-
-    ON_SUCCESS = "on_success"  # they all succeeded (an allowed failure counts)
-    ON_FAILURE = "on_failure"  # one of them failed
-    ALWAYS = "always"  # whatever happened
-    MANUAL = "manual"  # as on_success, once a person plays it
-
-
-class RuleWhen(StrEnum):
-    ON_SUCCESS = "on_success"
-    ON_FAILURE = "on_failure"
-    ALWAYS = "always"
-    MANUAL = "manual"
-    NEVER = "never"  # leave the job out of the pipeline
-
-
-class JobKind(StrEnum):
-    """What a job does. Only scripts run today; the others are Shipway's built-in
-    jobs, reserved so that pipeline files keep their shape when they arrive."""
-
-    SCRIPT = "script"
-    IMAGE = "image"  # build and push the three-layer image
-    SCAN = "scan"  # static analysis and its quality gate
-    DEPLOY = "deploy"  # release to an environment in batches
-
-
-RESERVED_KINDS = {
-    JobKind.IMAGE: "the built-in image build",
-    JobKind.SCAN: "the built-in static scan",
-    JobKind.DEPLOY: "the built-in deployment",
-}
-
-RETRY_ON = (RETRY_ANY, *(kind.value for kind in FailureKind))
-MAX_RETRIES = 5
-
-
-class RetrySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max: int = Field(ge=0, le=MAX_RETRIES)
-    when: list[str] = Field(default_factory=lambda: [RETRY_ANY], min_length=1)
-
-    @field_validator("when")
-    @classmethod
-    def _known_failures(cls, when: list[str]) -> list[str]:
-        for failure in when:
-            if failure not in RETRY_ON:
-                raise ValueError(f"{failure!r} is not one of: {', '.join(RETRY_ON)}")
-        return when
-
-
-def _retry(value: Any) -> Any:
-    return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class RuleSpec(BaseModel):
-    """A rule matches when each condition it names holds; one with none always does."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    branch: Globs | None = None
-    tag: Globs | None = None
-    merge_request: bool | None = None
-    when: RuleWhen | None = None
 
 
 class JobSpec(BaseModel):
@@ -187,19 +78,19 @@ class JobSpec(BaseModel):
     secrets: list[str] = Field(default_factory=list)
     environment: str | None = None
     timeout: Duration | None = None
-    retry: Annotated[RetrySpec, BeforeValidator(_retry)] | None = None
+    retry: Annotated[RetrySpec, BeforeValidator(retry_setting)] | None = None
     allow_failure: bool | None = None
     when: When = When.ON_SUCCESS
     rules: list[RuleSpec] | None = Field(default=None, min_length=1)
     queue: str = "build"
 
-    _variables = field_validator("variables")(_check_variables)
+    _variables = field_validator("variables")(check_variables)
 
     @field_validator("secrets")
     @classmethod
     def _secret_names(cls, secrets: list[str]) -> list[str]:
         for name in secrets:
-            if not _VARIABLE.match(name):
+            if not VARIABLE.match(name):
                 raise ValueError(f"secret name {name!r} is not letters, digits and underscores")
         if len(set(secrets)) != len(secrets):
             raise ValueError("a secret is listed twice")
@@ -208,7 +99,7 @@ class JobSpec(BaseModel):
     @field_validator("environment")
     @classmethod
     def _environment_name(cls, environment: str | None) -> str | None:
-        if environment is not None and not _NAME.match(environment):
+        if environment is not None and not NAME.match(environment):
             raise ValueError("an environment name is 1-63 letters, digits, '.', '_' or '-'")
         return environment
 
@@ -222,7 +113,7 @@ class PipelineSpec(BaseModel):
     timeout: Duration = DEFAULT_TIMEOUT_SECONDS
     jobs: dict[str, JobSpec] = Field(min_length=1)
 
-    _variables = field_validator("variables")(_check_variables)
+    _variables = field_validator("variables")(check_variables)
 
     @field_validator("stages")
     @classmethod
@@ -246,7 +137,7 @@ class PipelineSpec(BaseModel):
 
     def _job_problems(self, name: str, job: JobSpec) -> list[tuple[Path, str]]:
         problems: list[tuple[Path, str]] = []
-        if not _NAME.match(name):
+        if not NAME.match(name):
             problems.append((("jobs", name), "a job name is 1-63 letters, digits, '.', '_' or '-'"))
         if job.kind in RESERVED_KINDS:
             problems.append(

@@ -11,6 +11,7 @@ import docker
 import pytest
 
 from pipelines.model import GitRef, JobTask, RefKind
+from pipelines.status import FailureKind
 from runners.executor import LABEL_RUNNER, DockerExecutor, ExecutionResult
 
 pytestmark = pytest.mark.docker
@@ -82,6 +83,7 @@ def test_the_first_failing_command_ends_the_job_with_its_exit_code(
     result, log = run(executor, task(busybox, "echo before", "echo oops >&2; exit 3", "echo never"))
     assert result.exit_code == 3
     assert not result.succeeded
+    assert result.failure is FailureKind.SCRIPT_FAILURE
     assert "oops" in log
     assert "never" not in log.replace("$ echo never", "")
     assert leftovers(docker_client, runner_name) == []
@@ -95,6 +97,7 @@ def test_a_job_over_its_timeout_is_killed(
     result, _ = run(executor, task(busybox, "sleep 60", timeout=1))
     assert time.monotonic() - started < 15
     assert result.failure_reason == "timed out after 1s"
+    assert result.failure is FailureKind.TIMEOUT
     assert leftovers(docker_client, runner_name) == []
 
 
@@ -115,6 +118,7 @@ def test_a_missing_image_fails_with_a_reason(
     result, _ = run(DockerExecutor(docker_client, runner_name), task("shipway/absent:1", "true"))
     assert result.exit_code is None
     assert "shipway/absent:1 is not on this runner" in (result.failure_reason or "")
+    assert result.failure is FailureKind.SYSTEM_FAILURE
 
 
 def test_branch_names_are_never_executed(

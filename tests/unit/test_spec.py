@@ -5,7 +5,8 @@ import pytest
 from pipelines.errors import SpecError
 from pipelines.model import GitRef, RefKind
 from pipelines.plan import JobDraft, PipelineContext, plan_jobs
-from pipelines.spec import parse_duration, parse_spec
+from pipelines.spec import parse_spec
+from pipelines.spec_types import parse_duration
 
 
 def problems(text: str) -> list[str]:
