@@ -147,6 +147,7 @@ class Job:
     retry_on: tuple[str, ...] = ()  # failure kinds that are retried ("any": all)
     environment: str | None = None
     secrets: tuple[str, ...] = ()  # names; the server keeps the values
+    settings: dict[str, Any] | None = None  # what a built-in kind of job needs
     attempt: int = 1
     retried: bool = False  # a newer attempt of the same job exists
     played_by: str | None = None  # who played it, for a manual job
@@ -160,6 +161,26 @@ class Job:
     @property
     def is_manual(self) -> bool:
         return self.when == "manual"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image a pipeline built and pushed: what deploys refer to."""
+
+    pipeline_id: int
+    job_id: int
+    repository: str  # registry host and name, as pulled: 127.0.0.1:5000/hello
+    tag: str  # the commit
+    digest: str  # sha256:..., the pushed manifest's
+    middleware: str | None  # the middleware image it is FROM, when built from layers
+    pushed_bytes: int  # what the push sent (layers the registry already had are not sent)
+    app_layer_bytes: int | None  # the application layer's size
+    runtime_mounts: tuple[dict[str, Any], ...] = ()
+    created_at: datetime | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}@{self.digest}"
 
 
 @dataclass(frozen=True)
@@ -193,6 +214,8 @@ class JobTask:
     attempt: int = 1
     environment_name: str | None = None  # the environment it deploys to
     merge_request_iid: int | None = None
+    kind: str = "script"
+    settings: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,6 +233,8 @@ class JobTask:
             "attempt": self.attempt,
             "environment_name": self.environment_name,
             "merge_request_iid": self.merge_request_iid,
+            "kind": self.kind,
+            "settings": self.settings,
         }
 
     @classmethod
@@ -229,6 +254,8 @@ class JobTask:
             attempt=int(data.get("attempt", 1)),
             environment_name=data.get("environment_name"),
             merge_request_iid=data.get("merge_request_iid"),
+            kind=str(data.get("kind", "script")),
+            settings=data.get("settings"),
         )
 
     def environment(self) -> dict[str, str]:

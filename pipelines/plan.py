@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.events import MERGE_REQUEST
 from pipelines.model import GitRef, RefKind
 from pipelines.spec import JobSpec, PipelineSpec
-from pipelines.spec_types import RuleSpec, RuleWhen, When
+from pipelines.spec_types import JobKind, RuleSpec, RuleWhen, When
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class JobDraft:
     retry_on: tuple[str, ...] = ()
     environment: str | None = None
     secrets: tuple[str, ...] = ()
+    settings: dict[str, Any] | None = None  # what a built-in kind of job needs
 
 
 def plan_jobs(spec: PipelineSpec, context: PipelineContext | None = None) -> list[JobDraft]:
@@ -81,9 +83,9 @@ def plan_jobs(spec: PipelineSpec, context: PipelineContext | None = None) -> lis
 
 
 def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
-    image = job.image or spec.image
-    if image is None:  # parse_spec refuses this already; kept for type narrowing
-        raise ValueError(f"job {name} has no image")
+    settings = _image_settings(job) if job.kind is JobKind.IMAGE else None
+    # An image job runs in no image of its own; its column names what it builds from.
+    image = _built_from(job) if settings is not None else job.image or spec.image or ""
     allow_failure = job.allow_failure
     if allow_failure is None:
         allow_failure = when is When.MANUAL  # an optional manual job blocks nothing
@@ -92,7 +94,7 @@ def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
         stage=job.stage,
         stage_index=spec.stages.index(job.stage),
         image=image,
-        script=tuple(job.script),
+        script=tuple(job.script or ()),
         variables={**spec.variables, **job.variables},
         timeout_seconds=job.timeout or spec.timeout,
         queue=job.queue,
@@ -104,7 +106,24 @@ def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
         retry_on=tuple(job.retry.when) if job.retry else (),
         environment=job.environment,
         secrets=tuple(job.secrets),
+        settings=settings,
     )
+
+
+def _image_settings(job: JobSpec) -> dict[str, Any]:
+    return {
+        "layers": job.layers.model_dump(by_alias=True) if job.layers else None,
+        "dockerfile": job.dockerfile,
+        "context": job.context,
+        "repository": job.repository,
+        "runtime_mounts": [mount.model_dump() for mount in job.runtime_mounts],
+    }
+
+
+def _built_from(job: JobSpec) -> str:
+    if job.layers is not None:
+        return job.layers.os
+    return f"dockerfile:{job.dockerfile}"
 
 
 def _when(job: JobSpec, context: PipelineContext | None) -> When | None:

@@ -45,6 +45,12 @@ from pydantic import (
 )
 
 from pipelines.errors import SpecError, SpecIssue
+from pipelines.image_spec import (
+    LayersSpec,
+    RuntimeMountSpec,
+    check_relative,
+    check_repository,
+)
 from pipelines.spec_types import (
     NAME,
     RESERVED_KINDS,
@@ -72,7 +78,12 @@ class JobSpec(BaseModel):
     kind: JobKind = JobKind.SCRIPT
     stage: str = "test"
     image: str | None = None
-    script: Script = Field(min_length=1)
+    script: Script | None = None
+    layers: LayersSpec | None = None  # kind image: the three layers
+    dockerfile: str | None = None  # kind image: or the repository's own Dockerfile
+    context: str | None = None  # kind image: the build context of that Dockerfile
+    repository: str | None = None  # kind image: the image's name in the registry
+    runtime_mounts: list[RuntimeMountSpec] = Field(default_factory=list)
     needs: list[str] | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
@@ -95,6 +106,9 @@ class JobSpec(BaseModel):
         if len(set(secrets)) != len(secrets):
             raise ValueError("a secret is listed twice")
         return secrets
+
+    _repository = field_validator("repository")(check_repository)
+    _dockerfile = field_validator("dockerfile", "context")(check_relative)
 
     @field_validator("environment")
     @classmethod
@@ -154,7 +168,8 @@ class PipelineSpec(BaseModel):
                     f"stage {job.stage!r} is not one of: {', '.join(self.stages)}",
                 )
             )
-        if job.image is None and self.image is None:
+        problems.extend(_kind_problems(name, job))
+        if job.kind is JobKind.SCRIPT and job.image is None and self.image is None:
             problems.append((("jobs", name), "no image: set image on the job or the file"))
         for clash in sorted(set(job.secrets) & ({**self.variables, **job.variables}.keys())):
             problems.append((("jobs", name, "secrets"), f"{clash} is both a variable and a secret"))
@@ -175,6 +190,39 @@ class PipelineSpec(BaseModel):
         if stage not in self.stages or than not in self.stages:
             return False  # an unknown stage is reported on its own
         return self.stages.index(stage) > self.stages.index(than)
+
+
+_IMAGE_KEYS = ("layers", "dockerfile", "context", "repository", "runtime_mounts")
+
+
+def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
+    """Keys that belong to one kind of job are refused on the others."""
+    where: Path = ("jobs", name)
+    given = job.model_fields_set
+    if job.kind is JobKind.SCRIPT:
+        problems = [
+            ((*where, key), "only an image job (kind: image) takes this key")
+            for key in _IMAGE_KEYS
+            if key in given
+        ]
+        if job.script is None:
+            problems.append(((*where, "script"), "required key is missing"))
+        return problems
+    if job.kind is JobKind.IMAGE:
+        problems = []
+        if "script" in given:
+            problems.append(
+                (
+                    (*where, "script"),
+                    "an image job runs no script: it builds layers or a dockerfile",
+                )
+            )
+        if (job.layers is None) == (job.dockerfile is None):
+            problems.append((where, "an image job needs either layers or dockerfile"))
+        if job.context is not None and job.dockerfile is None:
+            problems.append(((*where, "context"), "context goes with dockerfile"))
+        return problems
+    return []
 
 
 def _cycles(jobs: dict[str, JobSpec]) -> list[tuple[Path, str]]:

@@ -50,7 +50,9 @@ def _script(value: Any) -> Any:
 
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 VariableValue = Annotated[str, BeforeValidator(_variable_value)]
-Script = Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_script)]
+Script = Annotated[
+    list[Annotated[str, Field(min_length=1)]], Field(min_length=1), BeforeValidator(_script)
+]
 
 
 def check_variables(variables: dict[str, str]) -> dict[str, str]:
@@ -95,7 +97,6 @@ class JobKind(StrEnum):
 
 
 RESERVED_KINDS = {
-    JobKind.IMAGE: "the built-in image build",
     JobKind.SCAN: "the built-in static scan",
     JobKind.DEPLOY: "the built-in deployment",
 }

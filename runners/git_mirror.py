@@ -98,11 +98,13 @@ class GitMirrors:
             raise NotFound(f"commit {sha} is not in {clone_url}")
         return None
 
-    def archive(self, clone_url: str, sha: str, prefix: str) -> bytes:
-        """The commit's tree as a tar stream, every path under ``prefix``."""
+    def archive(self, clone_url: str, sha: str, prefix: str, folder: str | None = None) -> bytes:
+        """The commit's tree (or one ``folder`` of it) as a tar stream, every path
+        under ``prefix``."""
         path = self.ensure_commit(clone_url, sha)
+        tree = f"{sha}:{folder.strip('/')}" if folder and folder.strip("/.") else sha
         return self._checked(
-            ["git", "-C", str(path), "archive", "--format=tar", f"--prefix={prefix}", sha]
+            ["git", "-C", str(path), "archive", "--format=tar", f"--prefix={prefix}", tree]
         )
 
     def _has_commit(self, path: Path, sha: str) -> bool:

@@ -88,6 +88,10 @@ class ServerClient:
             return None
         return {str(name): str(value) for name, value in answer.get("secrets", {}).items()}
 
+    def report_image(self, job_id: int, image: dict[str, Any]) -> None:
+        """The image the job pushed; safe to repeat."""
+        self._post(f"/api/runner/jobs/{job_id}/image", json=image)
+
     def append_log(self, job_id: int, offset: int, text: str) -> int:
         """Raises Conflict once the job's log is closed (the job was canceled)."""
         answer = self._post(

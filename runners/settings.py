@@ -10,6 +10,8 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput
 
+DEFAULT_REGISTRY = "127.0.0.1:5000"
+
 
 @dataclass(frozen=True)
 class RunnerSettings:
@@ -18,6 +20,7 @@ class RunnerSettings:
     redis_url: str
     name: str
     cache_dir: Path
+    registry: str = DEFAULT_REGISTRY  # where image jobs push: host:port
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerSettings:
@@ -35,4 +38,5 @@ class RunnerSettings:
             cache_dir=Path(
                 env.get("SHIPWAY_RUNNER_CACHE_DIR", str(Path.home() / ".shipway-runner"))
             ),
+            registry=env.get("SHIPWAY_REGISTRY") or DEFAULT_REGISTRY,
         )

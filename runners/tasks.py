@@ -15,6 +15,7 @@ from pipelines.errors import ShipwayError
 from pipelines.model import JobTask
 from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
+from runners.images import ImageBuilder
 from runners.reporting import LogShipper, ServerClient
 from runners.settings import RunnerSettings
 
@@ -35,7 +36,11 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
         # the task in the queue never holds them.
         with_secrets = replace(task, variables={**task.variables, **secrets})
         try:
-            result = _execute(settings, with_secrets, shipper, canceled)
+            if task.kind == "image":
+                result = _build_image(settings, with_secrets, shipper, canceled, server)
+            else:
+                result = _execute(settings, with_secrets, shipper, canceled)
+            _say_result(shipper, result)
         finally:
             shipper.close()
         failure = result.failure.value if result.failure is not None else None
@@ -70,10 +75,39 @@ def _execute(
                 client.close()
     except (ShipwayError, docker.errors.DockerException) as exc:
         result = ExecutionResult(None, str(exc))
-    if result.succeeded:
-        say("Job succeeded\n")
-    elif result.failure_reason is not None:
-        say(f"ERROR: Job failed: {result.failure_reason}\n")
-    else:
-        say(f"ERROR: Job failed: exit code {result.exit_code}\n")
     return result
+
+
+def _build_image(
+    settings: RunnerSettings,
+    task: JobTask,
+    shipper: LogShipper,
+    canceled: threading.Event,
+    server: ServerClient,
+) -> ExecutionResult:
+    shipper.write_text(f"Running on {settings.name}\n")
+    shipper.write_text(f"Building the image of {task.project} at {task.sha[:12]}\n")
+    mirrors = GitMirrors(settings.cache_dir / "mirrors")
+    try:
+        client = docker.from_env()
+        try:
+            builder = ImageBuilder(client, settings.registry, shipper.write_text, canceled)
+            result, image = builder.run(
+                task, lambda folder: mirrors.archive(task.clone_url, task.sha, "", folder)
+            )
+        finally:
+            client.close()
+        if image is not None:
+            server.report_image(task.job_id, image.to_json())
+    except (ShipwayError, docker.errors.DockerException) as exc:
+        return ExecutionResult(None, str(exc))
+    return result
+
+
+def _say_result(shipper: LogShipper, result: ExecutionResult) -> None:
+    if result.succeeded:
+        shipper.write_text("Job succeeded\n")
+    elif result.failure_reason is not None:
+        shipper.write_text(f"ERROR: Job failed: {result.failure_reason}\n")
+    else:
+        shipper.write_text(f"ERROR: Job failed: exit code {result.exit_code}\n")

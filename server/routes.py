@@ -51,5 +51,6 @@ routes = [
     Route("/api/runner/heartbeat", runner_api.heartbeat, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/start", runner_api.start, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/log", runner_api.append, methods=["POST"]),
+    Route("/api/runner/jobs/{job_id:int}/image", runner_api.image, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/finish", runner_api.finish, methods=["POST"]),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pipelines.model import Job, Pipeline, Project, Runner
+from pipelines.model import BuiltImage, Job, Pipeline, Project, Runner
 from server.store.jobs import elapsed
 
 
@@ -26,7 +26,24 @@ def project_json(project: Project) -> dict[str, Any]:
     }
 
 
-def pipeline_json(pipeline: Pipeline, jobs: list[Job] | None = None) -> dict[str, Any]:
+def image_json(image: BuiltImage) -> dict[str, Any]:
+    return {
+        "job_id": image.job_id,
+        "repository": image.repository,
+        "tag": image.tag,
+        "digest": image.digest,
+        "reference": image.reference,
+        "middleware": image.middleware,
+        "pushed_bytes": image.pushed_bytes,
+        "app_layer_bytes": image.app_layer_bytes,
+        "runtime_mounts": list(image.runtime_mounts),
+        "created_at": _time(image.created_at),
+    }
+
+
+def pipeline_json(
+    pipeline: Pipeline, jobs: list[Job] | None = None, images: list[BuiltImage] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": pipeline.id,
         "project_id": pipeline.project_id,
@@ -43,6 +60,8 @@ def pipeline_json(pipeline: Pipeline, jobs: list[Job] | None = None) -> dict[str
     }
     if jobs is not None:
         body["jobs"] = [job_json(job) for job in jobs]
+    if images is not None:
+        body["images"] = [image_json(image) for image in images]
     return body
 
 

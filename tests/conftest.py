@@ -17,7 +17,13 @@ from runners.base_images import ensure_busybox
 from runners.executor import LABEL_RUNNER
 from server.store import Store
 from tests.support.git import Repository
-from tests.support.services import Deployment, PostgresServer, RedisServer, ShipwayProcess
+from tests.support.services import (
+    Deployment,
+    PostgresServer,
+    RedisServer,
+    RegistryServer,
+    ShipwayProcess,
+)
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +87,16 @@ def busybox(docker_client: docker.DockerClient) -> str:
     return ensure_busybox(docker_client)
 
 
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    server = RegistryServer.start(tmp_path_factory.mktemp("registry"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def deployment(tmp_path: Path, redis_url: str) -> Deployment:
-    return Deployment(root=tmp_path, redis_url=redis_url)
+def deployment(tmp_path: Path, redis_url: str, registry: RegistryServer) -> Deployment:
+    return Deployment(root=tmp_path, redis_url=redis_url, registry=registry.address)
 
 
 @pytest.fixture

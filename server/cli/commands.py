@@ -155,6 +155,8 @@ def _describe(pipeline: dict[str, Any]) -> None:
         print(f"  error: {pipeline['error']}")
     for job in pipeline.get("jobs", []):
         print(_job_line(job))
+    for image in pipeline.get("images", []):
+        print(f"  image {image['repository']}:{image['tag'][:12]} {image['digest']}")
 
 
 def watch(api: ApiClient, pipeline_id: int, as_json: bool, interval: float = 0.5) -> int:

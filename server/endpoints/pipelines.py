@@ -52,7 +52,8 @@ async def get_pipeline(request: Request) -> JSONResponse:
     pipeline_id = path_int(request, "pipeline_id")
     pipeline = await run_in_threadpool(state.store.pipelines.get, pipeline_id)
     jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
-    return JSONResponse(pipeline_json(pipeline, jobs))
+    images = await run_in_threadpool(state.store.images.of_pipeline, pipeline_id)
+    return JSONResponse(pipeline_json(pipeline, jobs, images))
 
 
 async def list_jobs(request: Request) -> JSONResponse:

@@ -6,17 +6,20 @@ taken once, an append names its offset, a finish already recorded is accepted.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
+from pipelines.model import BuiltImage
 from pipelines.status import FailureKind
 from server.http import check_bearer, parse_json, path_int, read_body
-from server.serialize import job_json
+from server.serialize import image_json, job_json
 from server.state import state_of
-from server.usecases.report import append_log, finish_job, start_job
+from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
 
 MAX_LOG_APPEND_BYTES = 4 * 1024 * 1024
@@ -34,6 +37,17 @@ class HeartbeatIn(BaseModel):
     host: str = Field(min_length=1, max_length=255)
     pid: int = Field(ge=1)
     job_id: int | None = None
+
+
+class ImageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    repository: str = Field(min_length=1, max_length=500)
+    tag: str = Field(min_length=1, max_length=128)
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    middleware: str | None = Field(default=None, max_length=500)
+    pushed_bytes: int = Field(ge=0)
+    app_layer_bytes: int | None = Field(default=None, ge=0)
+    runtime_mounts: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class FinishIn(BaseModel):
@@ -87,6 +101,30 @@ async def append(request: Request) -> JSONResponse:
     length = await run_in_threadpool(append_log, state.store, job_id, int(raw_offset), text)
     state.logs.notify(job_id)
     return JSONResponse({"length": length})
+
+
+async def image(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, ImageIn)
+    job_id = path_int(request, "job_id")
+    recorded = await run_in_threadpool(
+        record_image,
+        state.store,
+        job_id,
+        BuiltImage(
+            pipeline_id=0,  # the job's, set by the use case
+            job_id=job_id,
+            repository=body.repository,
+            tag=body.tag,
+            digest=body.digest,
+            middleware=body.middleware,
+            pushed_bytes=body.pushed_bytes,
+            app_layer_bytes=body.app_layer_bytes,
+            runtime_mounts=tuple(body.runtime_mounts),
+        ),
+    )
+    return JSONResponse(image_json(recorded), status_code=201)
 
 
 async def finish(request: Request) -> JSONResponse:

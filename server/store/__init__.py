@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
 from server.store.environments import EnvironmentRepository
+from server.store.images import ImageRepository
 from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
 from server.store.pipelines import PipelineRepository
@@ -30,6 +31,7 @@ class Store:
     runners: RunnerRepository
     secrets: SecretRepository
     environments: EnvironmentRepository
+    images: ImageRepository
     audit: AuditLog
 
     @classmethod
@@ -46,6 +48,7 @@ class Store:
             runners=RunnerRepository(engine),
             secrets=SecretRepository(engine),
             environments=EnvironmentRepository(engine),
+            images=ImageRepository(engine),
             audit=AuditLog(engine),
         )
 

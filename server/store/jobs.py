@@ -31,6 +31,7 @@ _DECLARED = (
     "retry_on",
     "environment",
     "secrets",
+    "settings",
 )
 
 
@@ -58,6 +59,7 @@ def _job(row: sa.Row[Any]) -> Job:
         retry_on=tuple(values["retry_on"]),
         environment=values["environment"],
         secrets=tuple(values["secrets"]),
+        settings=values["settings"],
         attempt=values["attempt"],
         retried=values["retried"],
         played_by=values["played_by"],
@@ -209,6 +211,8 @@ class JobRepository:
             attempt=row.attempt,
             environment_name=row.environment,
             merge_request_iid=row.merge_request_iid,
+            kind=row.kind,
+            settings=row.settings,
         )
 
     def project_of(self, job_id: int) -> int:

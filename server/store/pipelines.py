@@ -216,6 +216,7 @@ class PipelineRepository:
                         "retry_on": list(draft.retry_on),
                         "environment": draft.environment,
                         "secrets": list(draft.secrets),
+                        "settings": draft.settings,
                         "status": Status.CREATED.value,
                         "attempt": 1,
                         "retried": False,

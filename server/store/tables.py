@@ -112,6 +112,7 @@ jobs = sa.Table(
     sa.Column("retry_on", sa.JSON, nullable=False, default=list),
     sa.Column("environment", sa.String(100), nullable=True),
     sa.Column("secrets", sa.JSON, nullable=False, default=list),
+    sa.Column("settings", sa.JSON, nullable=True),
     sa.Column("status", sa.String(20), nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False, default=1),
     sa.Column("retried", sa.Boolean, nullable=False, default=False),
@@ -167,6 +168,22 @@ environment_locks = sa.Table(
     sa.Column("environment", sa.String(100), primary_key=True),
     sa.Column("job_id", sa.ForeignKey("jobs.id"), nullable=False),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+images = sa.Table(
+    "images",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("pipeline_id", sa.ForeignKey("pipelines.id"), nullable=False, index=True),
+    sa.Column("job_id", sa.ForeignKey("jobs.id"), nullable=False, unique=True),
+    sa.Column("repository", sa.String(500), nullable=False),
+    sa.Column("tag", sa.String(128), nullable=False),
+    sa.Column("digest", sa.String(100), nullable=False),
+    sa.Column("middleware", sa.String(500), nullable=True),
+    sa.Column("pushed_bytes", sa.BigInteger, nullable=False),
+    sa.Column("app_layer_bytes", sa.BigInteger, nullable=True),
+    sa.Column("runtime_mounts", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 audit_log = sa.Table(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pipelines.errors import Conflict
-from pipelines.model import Job
+from pipelines.model import BuiltImage, Job
 from pipelines.status import FailureKind, Status
 from server.secret_box import SecretBox
 from server.store import Store
@@ -30,6 +32,16 @@ def start_job(store: Store, box: SecretBox, job_id: int, runner: str) -> tuple[J
         raise Conflict(f"job {job_id} cannot run: {exc}") from exc
     job = store.jobs.change_status(job_id, Status.RUNNING, expect=Status.PENDING, runner=runner)
     return job, secrets
+
+
+def record_image(store: Store, job_id: int, image: BuiltImage) -> BuiltImage:
+    """The image an image job pushed, recorded on its pipeline."""
+    job = store.jobs.get(job_id)
+    if job.kind != "image":
+        raise Conflict(f"job {job_id} is a {job.kind} job: it builds no image")
+    if job.status is not Status.RUNNING:
+        raise Conflict(f"job {job_id} is {job.status}: it reports no image now")
+    return store.images.record(replace(image, pipeline_id=job.pipeline_id, job_id=job_id))
 
 
 def append_log(store: Store, job_id: int, offset: int, text: str) -> int:

@@ -93,6 +93,48 @@ class RedisServer:
         stop_process(self.process)
 
 
+@dataclass
+class RegistryServer:
+    """Debian's docker-registry on a port of its own, storing under ``root``."""
+
+    port: int
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, root: Path) -> RegistryServer:
+        port = free_port()
+        root.mkdir(parents=True, exist_ok=True)
+        config = root / "config.yml"
+        config.write_text(
+            "version: 0.1\n"
+            "log: {level: warn}\n"
+            f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
+            f"http: {{addr: '127.0.0.1:{port}'}}\n"
+        )
+        log = open(root / "registry.log", "ab")  # noqa: SIM115 - the process writes to it
+        process = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+
+        def answers() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(answers, 15, "docker-registry start")
+        return cls(port, root, process)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
 def postgres_bin() -> Path | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").exists():
@@ -194,6 +236,7 @@ class Deployment:
 
     root: Path
     redis_url: str
+    registry: str = "127.0.0.1:5000"
     port: int = field(default_factory=free_port)
     api_token: str = "test-api-token-0123456789"
     runner_token: str = "test-runner-token-0123456789"
@@ -212,6 +255,7 @@ class Deployment:
             SHIPWAY_URL=self.url,
             SHIPWAY_SERVER_URL=self.url,
             SHIPWAY_RUNNER_CACHE_DIR=str(self.root / "runner-cache"),
+            SHIPWAY_REGISTRY=self.registry,
         )
         return env
 

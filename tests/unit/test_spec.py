@@ -228,7 +228,8 @@ jobs:
         ("needs: [nope]", "line 5: jobs.a.needs[0]: no job is named 'nope'"),
         ("needs: [a]", "line 5: jobs.a.needs[0]: a job cannot need itself"),
         ("needs: [b]", "line 5: jobs.a.needs[0]: 'b' is in the later stage 'deploy'"),
-        ("kind: image", "line 5: jobs.a.kind: kind 'image' is reserved for the built-in"),
+        ("kind: scan", "line 5: jobs.a.kind: kind 'scan' is reserved for the built-in"),
+        ("dockerfile: Dockerfile", "line 5: jobs.a.dockerfile: only an image job (kind: image)"),
         ("when: sometimes", "line 5: jobs.a.when: Input should be 'on_success'"),
         ("retry: 9", "line 5: jobs.a.retry.max: Input should be less than or equal to 5"),
         ("retry: {max: 1, when: [oops]}", "line 5: jobs.a.retry.when: 'oops' is not one of"),
@@ -259,3 +260,76 @@ jobs:
   c: {needs: [a], script: x}
 """
     assert any("needs form a cycle: a -> b -> c -> a" in problem for problem in problems(text))
+
+
+IMAGE_JOB = """
+image: shipway/busybox:1
+stages: [build]
+jobs:
+  image:
+    stage: build
+    kind: image
+    repository: team/hello
+    layers:
+      os: shipway/debian:bookworm
+      middleware:
+        packages: [python3, "libpq5=15.8-0+deb12u1"]
+        run: useradd --system app
+        env: {PYTHONUNBUFFERED: 1}
+      app:
+        copy: [src/, requirements.txt]
+        command: [python3, -m, src.main]
+        expose: [8000]
+    runtime_mounts:
+      - {host: /opt/jdk-17, target: /opt/jdk, environments: [production]}
+"""
+
+
+def test_an_image_job_keeps_its_layers() -> None:
+    (draft,) = plan_jobs(parse_spec(IMAGE_JOB))
+    assert (draft.kind, draft.script, draft.image) == ("image", (), "shipway/debian:bookworm")
+    assert draft.settings is not None
+    layers = draft.settings["layers"]
+    assert layers["middleware"]["env"] == {"PYTHONUNBUFFERED": "1"}
+    assert layers["middleware"]["run"] == ["useradd --system app"]
+    assert layers["app"]["copy"] == ["src/", "requirements.txt"]
+    assert layers["app"]["workdir"] == "/app"
+    assert draft.settings["repository"] == "team/hello"
+    assert draft.settings["runtime_mounts"] == [
+        {"host": "/opt/jdk-17", "target": "/opt/jdk", "environments": ["production"]}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("    script: make\n", "jobs.image.script: an image job runs no script"),
+        ("    dockerfile: Dockerfile\n", "jobs.image: an image job needs either layers or"),
+        ("    repository: Team/Hello\n", "jobs.image.repository: a repository is lower-case"),
+    ],
+)
+def test_image_job_mistakes_are_named(change: str, expected: str) -> None:
+    text = IMAGE_JOB.replace("    repository: team/hello\n", "") + change
+    assert any(expected in problem for problem in problems(text)), problems(text)
+
+
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ("copy: [../secrets]", "must be a path inside the repository"),
+        ("copy: [/etc/passwd]", "must be a path inside the repository"),
+        ("workdir: app", "must be an absolute path"),
+        ("expose: [70000]", "less than or equal to 65535"),
+    ],
+)
+def test_app_layer_values_are_checked(layer: str, expected: str) -> None:
+    text = f"""jobs:
+  image:
+    kind: image
+    layers:
+      os: base
+      app: {{command: [run], copy: [src/], {layer.replace("copy: ", "copy: ")}}}
+"""
+    if layer.startswith("copy"):
+        text = text.replace("copy: [src/], ", "")
+    assert any(expected in problem for problem in problems(text)), problems(text)
