@@ -67,6 +67,13 @@ class MiddlewareSpec(BaseModel):
     )
     env: dict[str, Text] = Field(default_factory=dict)
 
+    @field_validator("run")
+    @classmethod
+    def _one_line_each(cls, commands: list[str]) -> list[str]:
+        if any("\n" in command for command in commands):
+            raise ValueError("each command is one line (they run as one RUN step, in order)")
+        return commands
+
     @field_validator("packages")
     @classmethod
     def _package_names(cls, packages: list[str]) -> list[str]:
@@ -124,16 +131,19 @@ def check_relative(path: str | None) -> str | None:
 
 
 def middleware_dockerfile(os_image: str, middleware: dict[str, Any]) -> str:
-    """The middleware layer's Dockerfile: what every application declaring the same
-    os and middleware shares."""
-    lines = [f"FROM {os_image}"]
+    """The middleware layer's Dockerfile: one layer on the os image (packages, then
+    the commands, in one ``RUN``), shared by every application declaring the same."""
+    steps = []
     packages = middleware.get("packages") or []
     if packages:
-        lines.append(
-            "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        steps.append(
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "
             "--no-install-recommends " + " ".join(packages) + " && rm -rf /var/lib/apt/lists/*"
         )
-    lines += [f"RUN {command}" for command in middleware.get("run") or []]
+    steps += [f"({command})" for command in middleware.get("run") or []]
+    lines = [f"FROM {os_image}"]
+    if steps:
+        lines.append("RUN " + " && ".join(steps))
     lines += [
         f"ENV {name}={json.dumps(value)}" for name, value in middleware.get("env", {}).items()
     ]

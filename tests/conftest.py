@@ -132,3 +132,14 @@ def runner(
 @pytest.fixture
 def repository(tmp_path: Path) -> Repository:
     return Repository(tmp_path / "repo")
+
+
+@pytest.fixture
+def images_made(docker_client: docker.DockerClient) -> Iterator[None]:
+    """Remove every tagged image the test made."""
+    before = {image.id for image in docker_client.images.list(all=True)}
+    yield
+    for image in docker_client.images.list():
+        if image.id not in before:
+            for tag in image.tags:
+                docker_client.images.remove(tag, force=True)
