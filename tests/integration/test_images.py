@@ -110,7 +110,6 @@ def test_three_layers_shared_middleware_and_code_only_pushes(
     added = [entry for entry in history[: -len(middleware.history())] if entry["Size"]]
     assert len(added) == 1  # one layer...
     assert " COPY " in added[0]["CreatedBy"]  # ...the application's files
-    assert built.labels["io.shipway.commit"] == first.sha
     run = docker_client.containers.run(str(built.id), remove=True)
     assert run == b"hello\n"
 
