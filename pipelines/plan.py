@@ -83,9 +83,9 @@ def plan_jobs(spec: PipelineSpec, context: PipelineContext | None = None) -> lis
 
 
 def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
-    settings = _image_settings(job) if job.kind is JobKind.IMAGE else None
+    settings = _image_settings(job) if job.kind is JobKind.IMAGE else _script_settings(job)
     # An image job runs in no image of its own; its column names what it builds from.
-    image = _built_from(job) if settings is not None else job.image or spec.image or ""
+    image = _built_from(job) if job.kind is JobKind.IMAGE else job.image or spec.image or ""
     allow_failure = job.allow_failure
     if allow_failure is None:
         allow_failure = when is When.MANUAL  # an optional manual job blocks nothing
@@ -108,6 +108,12 @@ def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
         secrets=tuple(job.secrets),
         settings=settings,
     )
+
+
+def _script_settings(job: JobSpec) -> dict[str, Any] | None:
+    if job.reports is None:
+        return None
+    return {"reports": {"junit": list(job.reports.junit)}}
 
 
 def _image_settings(job: JobSpec) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from pipelines.spec_types import (
     VARIABLE,
     Duration,
     JobKind,
+    ReportsSpec,
     RetrySpec,
     RuleSpec,
     Script,
@@ -79,6 +80,7 @@ class JobSpec(BaseModel):
     stage: str = "test"
     image: str | None = None
     script: Script | None = None
+    reports: ReportsSpec | None = None  # kind script: test reports it writes
     layers: LayersSpec | None = None  # kind image: the three layers
     dockerfile: str | None = None  # kind image: or the repository's own Dockerfile
     context: str | None = None  # kind image: the build context of that Dockerfile
@@ -208,6 +210,8 @@ def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
         if job.script is None:
             problems.append(((*where, "script"), "required key is missing"))
         return problems
+    if "reports" in given:
+        return [((*where, "reports"), "only a script job writes reports")]
     if job.kind is JobKind.IMAGE:
         problems = []
         if "script" in given:

@@ -133,3 +133,11 @@ class RuleSpec(BaseModel):
     tag: Globs | None = None
     merge_request: bool | None = None
     when: RuleWhen | None = None
+
+
+class ReportsSpec(BaseModel):
+    """Files a script job leaves in its workspace for Shipway to read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    junit: Globs = Field(min_length=1)  # JUnit XML test reports: paths or globs

@@ -36,6 +36,7 @@ class FailureKind(StrEnum):
     """Why a job failed: what a retry rule matches on."""
 
     SCRIPT_FAILURE = "script_failure"  # the script exited non-zero
+    TEST_FAILURE = "test_failure"  # the script passed, but its test report has failures
     TIMEOUT = "timeout"  # the job ran past its timeout and was stopped
     RUNNER_LOST = "runner_lost"  # the runner or the job's process died
     SYSTEM_FAILURE = "system_failure"  # the job could not run: image, Docker, source

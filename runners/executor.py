@@ -22,13 +22,15 @@ itself cannot be reached.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import io
+import posixpath
 import socket
 import tarfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import docker
 import docker.errors
@@ -55,6 +57,7 @@ class ExecutionResult:
     exit_code: int | None
     failure_reason: str | None = None  # set when the script did not simply exit
     failure_kind: FailureKind | None = None  # when a reason alone does not say it
+    reports: dict[str, bytes] = field(default_factory=dict)  # workspace path -> content
 
     @property
     def succeeded(self) -> bool:
@@ -105,6 +108,43 @@ def _raw_socket(attached: object) -> socket.socket:
     if not isinstance(raw, socket.socket):
         raise ExternalError("this Docker connection cannot stream a workspace to a job")
     return raw
+
+
+MAX_REPORT_BYTES = 20 * 1024 * 1024
+
+
+def collect(container: Container, globs: list[str]) -> dict[str, bytes]:
+    """Files of the (stopped) container's workspace that match ``globs``; ``*`` also
+    crosses folders. Reads only the folders the globs start in, at most
+    ``MAX_REPORT_BYTES`` in all."""
+    found: dict[str, bytes] = {}
+    budget = MAX_REPORT_BYTES
+    for folder in sorted({_fixed_folder(glob) for glob in globs}):
+        try:
+            stream, _ = container.get_archive(posixpath.normpath(posixpath.join(WORKSPACE, folder)))
+        except docker.errors.NotFound:
+            continue
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+            for member in archive:
+                # Members are named from the fetched folder's own name down.
+                inside = member.name.partition("/")[2]
+                path = posixpath.normpath(posixpath.join(folder, inside))
+                wanted = any(fnmatch.fnmatchcase(path, glob) for glob in globs)
+                if not member.isfile() or not wanted or member.size > budget:
+                    continue
+                extracted = archive.extractfile(member)
+                if extracted is not None:
+                    found[path] = extracted.read()
+                    budget -= member.size
+    return found
+
+
+def _fixed_folder(glob: str) -> str:
+    """The folder a glob starts in: its part before the first wildcard, up to a '/'."""
+    head = glob
+    for wildcard in "*?[":
+        head = head.split(wildcard, 1)[0]
+    return head.rpartition("/")[0] or "."
 
 
 class DockerExecutor:
@@ -161,7 +201,11 @@ class DockerExecutor:
             finally:
                 attached.close()
                 stdin.close()
-            return self._follow(container, task.timeout_seconds, on_output, cancel)
+            result = self._follow(container, task.timeout_seconds, on_output, cancel)
+            globs = (task.settings or {}).get("reports", {}).get("junit", [])
+            if globs and result.failure_reason != "canceled":
+                result = replace(result, reports=collect(container, globs))
+            return result
         except (docker.errors.APIError, OSError) as exc:
             reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)
             return ExecutionResult(None, f"docker: {reason}")

@@ -92,6 +92,17 @@ class ServerClient:
         """The image the job pushed; safe to repeat."""
         self._post(f"/api/runner/jobs/{job_id}/image", json=image)
 
+    def upload_junit(self, job_id: int, name: str, content: bytes) -> dict[str, Any]:
+        """A JUnit report; the counts the server read from it. ExternalError names
+        what the server refused (a file that is not JUnit XML)."""
+        answer: dict[str, Any] = self._post(
+            f"/api/runner/jobs/{job_id}/reports/junit",
+            params={"name": name},
+            content=content,
+            headers={"Content-Type": "application/xml"},
+        )
+        return answer
+
     def append_log(self, job_id: int, offset: int, text: str) -> int:
         """Raises Conflict once the job's log is closed (the job was canceled)."""
         answer = self._post(

@@ -11,8 +11,9 @@ from typing import Any
 import docker
 import docker.errors
 
-from pipelines.errors import ShipwayError
+from pipelines.errors import Conflict, ExternalError, ShipwayError
 from pipelines.model import JobTask
+from pipelines.status import FailureKind
 from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
@@ -40,6 +41,7 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
                 result = _build_image(settings, with_secrets, shipper, canceled, server)
             else:
                 result = _execute(settings, with_secrets, shipper, canceled)
+                result = _upload_reports(task, result, shipper, server)
             _say_result(shipper, result)
         finally:
             shipper.close()
@@ -101,6 +103,37 @@ def _build_image(
             server.report_image(task.job_id, image.to_json())
     except (ShipwayError, docker.errors.DockerException) as exc:
         return ExecutionResult(None, str(exc))
+    return result
+
+
+def _upload_reports(
+    task: JobTask, result: ExecutionResult, shipper: LogShipper, server: ServerClient
+) -> ExecutionResult:
+    """Send the test reports the job wrote; a report that is not JUnit XML fails the
+    job, since its tests cannot be told to have passed."""
+    globs = (task.settings or {}).get("reports", {}).get("junit", [])
+    if globs and not result.reports:
+        shipper.write_text(f"WARNING: no test report matches {', '.join(globs)}\n")
+    for name, content in sorted(result.reports.items()):
+        try:
+            counts = server.upload_junit(task.job_id, name, content)
+        except (ExternalError, Conflict) as exc:
+            shipper.write_text(f"ERROR: test report {name}: {exc}\n")
+            if result.succeeded:
+                result = ExecutionResult(
+                    result.exit_code,
+                    f"test report {name} was refused: {exc}",
+                    FailureKind.SCRIPT_FAILURE,
+                )
+            continue
+        broken = int(counts["failed"]) + int(counts["errors"])
+        shipper.write_text(
+            f"Test report {name}: {counts['total']} tests, {counts['passed']} passed, "
+            f"{broken} failed, {counts['skipped']} skipped\n"
+        )
+        if broken and result.succeeded:
+            reason = f"{broken} tests failed (report {name})"
+            result = ExecutionResult(result.exit_code, reason, FailureKind.TEST_FAILURE)
     return result
 
 

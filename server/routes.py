@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from server.endpoints import (
+    artifacts,
     health,
     job_actions,
     lint,
@@ -41,6 +42,9 @@ routes = [
     Route(
         "/api/pipelines/{pipeline_id:int}/retry", job_actions.retry_failed_jobs, methods=["POST"]
     ),
+    Route("/api/pipelines/{pipeline_id:int}/tests", artifacts.pipeline_tests, methods=["GET"]),
+    Route("/api/pipelines/{pipeline_id:int}/artifacts", artifacts.list_artifacts, methods=["GET"]),
+    Route("/api/artifacts/{artifact_id:int}", artifacts.download, methods=["GET"]),
     Route("/api/runners", pipelines.list_runners, methods=["GET"]),
     Route("/api/jobs/{job_id:int}", pipelines.get_job, methods=["GET"]),
     Route("/api/jobs/{job_id:int}/cancel", job_actions.cancel_one_job, methods=["POST"]),
@@ -52,5 +56,6 @@ routes = [
     Route("/api/runner/jobs/{job_id:int}/start", runner_api.start, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/log", runner_api.append, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/image", runner_api.image, methods=["POST"]),
+    Route("/api/runner/jobs/{job_id:int}/reports/junit", runner_api.junit_report, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/finish", runner_api.finish, methods=["POST"]),
 ]

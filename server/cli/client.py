@@ -44,6 +44,9 @@ class ApiClient:
     def delete(self, path: str, **params: Any) -> None:
         self._send("DELETE", path, params=params or None)
 
+    def raw(self, path: str) -> bytes:
+        return self._send("GET", path).content
+
     def text(self, path: str, **params: Any) -> str:
         return self._send("GET", path, params=params or None).text
 

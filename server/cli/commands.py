@@ -157,6 +157,10 @@ def _describe(pipeline: dict[str, Any]) -> None:
         print(_job_line(job))
     for image in pipeline.get("images", []):
         print(f"  image {image['repository']}:{image['tag'][:12]} {image['digest']}")
+    tests = pipeline.get("tests")
+    if tests and tests["total"]:
+        broken = tests["failed"] + tests["errors"]
+        print(f"  tests: {tests['total']}, {broken} failed (shipway tests {pipeline['id']})")
 
 
 def watch(api: ApiClient, pipeline_id: int, as_json: bool, interval: float = 0.5) -> int:
@@ -301,4 +305,48 @@ def environments(api: ApiClient, args: Namespace) -> int:
     _table(
         [[e["environment"], str(e["held_by_job"])] for e in found], ["ENVIRONMENT", "HELD BY JOB"]
     )
+    return 0
+
+
+def tests(api: ApiClient, args: Namespace) -> int:
+    """Exit 1 when a test failed."""
+    found = api.get(f"/api/pipelines/{args.pipeline_id}/tests")
+    if args.json:
+        _print_json(found)
+    else:
+        broken = found["failed"] + found["errors"]
+        print(
+            f"pipeline {args.pipeline_id}: {found['total']} tests, {found['passed']} passed, "
+            f"{broken} failed, {found['skipped']} skipped"
+        )
+        for failure in found["failures"]:
+            where = ".".join(part for part in (failure["classname"], failure["name"]) if part)
+            print(f"  {failure['outcome'].upper()} {where} (job {failure['job']})")
+            for line in (failure["message"] or "").splitlines()[:10]:
+                print(f"      {line}")
+    return 1 if found["failed"] + found["errors"] else 0
+
+
+def artifacts(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/pipelines/{args.pipeline_id}/artifacts")
+    if args.json:
+        _print_json(found)
+        return 0
+    rows = []
+    for item in found:
+        if item["kind"] == "image":
+            rows.append(["-", "image", f"{item['repository']}:{item['tag'][:12]}", item["digest"]])
+        else:
+            rows.append([str(item["id"]), item["kind"], item["name"], f"{item['size']} bytes"])
+    _table(rows, ["ID", "KIND", "NAME", "DETAIL"])
+    return 0
+
+
+def artifact(api: ApiClient, args: Namespace) -> int:
+    content = api.raw(f"/api/artifacts/{args.artifact_id}")
+    if args.output is None:
+        sys.stdout.buffer.write(content)
+    else:
+        args.output.write_bytes(content)
+        print(f"saved {len(content)} bytes to {args.output}")
     return 0

@@ -117,6 +117,19 @@ def _parser() -> argparse.ArgumentParser:
     removed.add_argument("--environment", default="*")
     removed.set_defaults(api=commands.secret_delete)
 
+    tested = sub.add_parser("tests", help="a pipeline's test results (exit 1 when one failed)")
+    tested.add_argument("pipeline_id", type=int)
+    tested.set_defaults(api=commands.tests)
+
+    listed_artifacts = sub.add_parser("artifacts", help="a pipeline's reports and images")
+    listed_artifacts.add_argument("pipeline_id", type=int)
+    listed_artifacts.set_defaults(api=commands.artifacts)
+
+    fetched = sub.add_parser("artifact", help="download an artifact")
+    fetched.add_argument("artifact_id", type=int)
+    fetched.add_argument("-o", "--output", type=Path, help="a file (default: standard output)")
+    fetched.set_defaults(api=commands.artifact)
+
     envs = sub.add_parser("environments", help="a project's environments and who holds them")
     envs.add_argument("project")
     envs.set_defaults(api=commands.environments)

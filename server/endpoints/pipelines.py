@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from pipelines.errors import PayloadError
+from pipelines.junit import Counts
 from pipelines.liveness import is_online
 from pipelines.status import Status
 from server.http import check_bearer, path_int
@@ -53,7 +55,10 @@ async def get_pipeline(request: Request) -> JSONResponse:
     pipeline = await run_in_threadpool(state.store.pipelines.get, pipeline_id)
     jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
     images = await run_in_threadpool(state.store.images.of_pipeline, pipeline_id)
-    return JSONResponse(pipeline_json(pipeline, jobs, images))
+    cases = await run_in_threadpool(state.store.artifacts.cases_of_pipeline, pipeline_id)
+    body = pipeline_json(pipeline, jobs, images)
+    body["tests"] = asdict(Counts.of(item.case for item in cases))
+    return JSONResponse(body)
 
 
 async def list_jobs(request: Request) -> JSONResponse:

@@ -6,6 +6,7 @@ taken once, an append names its offset, a finish already recorded is accepted.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +20,7 @@ from pipelines.status import FailureKind
 from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import image_json, job_json
 from server.state import state_of
+from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
 from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
 
@@ -125,6 +127,16 @@ async def image(request: Request) -> JSONResponse:
         ),
     )
     return JSONResponse(image_json(recorded), status_code=201)
+
+
+async def junit_report(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    job_id = path_int(request, "job_id")
+    name = request.query_params.get("name", "")
+    body = await read_body(request, MAX_REPORT_BYTES)
+    counts = await run_in_threadpool(attach_junit, state.store, job_id, name, body)
+    return JSONResponse(asdict(counts), status_code=201)
 
 
 async def finish(request: Request) -> JSONResponse:

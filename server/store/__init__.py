@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from server.store.artifacts import ArtifactRepository
 from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
 from server.store.environments import EnvironmentRepository
@@ -32,6 +33,7 @@ class Store:
     secrets: SecretRepository
     environments: EnvironmentRepository
     images: ImageRepository
+    artifacts: ArtifactRepository
     audit: AuditLog
 
     @classmethod
@@ -49,6 +51,7 @@ class Store:
             secrets=SecretRepository(engine),
             environments=EnvironmentRepository(engine),
             images=ImageRepository(engine),
+            artifacts=ArtifactRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -186,6 +186,35 @@ images = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("pipeline_id", sa.ForeignKey("pipelines.id"), nullable=False, index=True),
+    sa.Column("job_id", sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),  # junit, scan, compose
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("media_type", sa.String(100), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("job_id", "kind", "name"),
+)
+
+test_cases = sa.Table(
+    "test_cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("job_id", sa.ForeignKey("jobs.id"), nullable=False, index=True),
+    sa.Column("artifact_id", sa.ForeignKey("artifacts.id"), nullable=False),
+    sa.Column("suite", sa.String(500), nullable=False),
+    sa.Column("classname", sa.String(500), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("seconds", sa.Float, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

@@ -9,6 +9,7 @@ from pipelines.model import BuiltImage, Job
 from pipelines.status import FailureKind, Status
 from server.secret_box import SecretBox
 from server.store import Store
+from server.usecases.junit_reports import failed_tests
 from server.usecases.secrets import MissingSecret, secrets_for
 
 
@@ -59,10 +60,12 @@ def finish_job(
     failure_kind: FailureKind | None,
     reason: str | None,
 ) -> Job:
-    target = Status.SUCCESS if succeeded else Status.FAILED
     job = store.jobs.get(job_id)
-    if job.status is target and job.exit_code == exit_code:
+    if job.status.is_finished and job.exit_code == exit_code:
         return job  # a resend of a report the server already took
+    if succeeded and (tests := failed_tests(store, job_id)) is not None:
+        succeeded, failure_kind, reason = False, FailureKind.TEST_FAILURE, tests
+    target = Status.SUCCESS if succeeded else Status.FAILED
     if not succeeded and failure_kind is None:
         failure_kind = FailureKind.SCRIPT_FAILURE if exit_code else FailureKind.SYSTEM_FAILURE
     return store.jobs.change_status(

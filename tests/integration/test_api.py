@@ -300,3 +300,25 @@ def test_project_settings_change_field_by_field(client: TestClient) -> None:
     assert client.patch("/api/projects/app", json={"x": 1}, headers=API).status_code == 400
     assert client.patch("/api/projects/nope", json={}, headers=API).status_code == 404
     assert client.get("/api/projects/app/environments", headers=API).json() == []
+
+
+def test_junit_reports_are_checked_and_fail_a_green_script(client: TestClient) -> None:
+    job_id = pending_job(client)
+    base = f"/api/runner/jobs/{job_id}"
+    early = client.post(f"{base}/reports/junit?name=r.xml", content=b"<testsuite/>", headers=RUNNER)
+    assert early.status_code == 409  # not running yet
+    client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER)
+    bad = client.post(f"{base}/reports/junit?name=r.xml", content=b"<html/>", headers=RUNNER)
+    assert (bad.status_code, bad.json()["field"]) == (400, "report")
+    assert "the root element is <html>" in bad.json()["error"]
+    nameless = client.post(f"{base}/reports/junit", content=b"<testsuite/>", headers=RUNNER)
+    assert nameless.status_code == 400
+    report = b'<testsuite><testcase name="a"/><testcase name="b"><error/></testcase></testsuite>'
+    good = client.post(f"{base}/reports/junit?name=r.xml", content=report, headers=RUNNER)
+    assert good.status_code == 201
+    assert good.json() == {"total": 2, "passed": 1, "failed": 0, "errors": 1, "skipped": 0}
+    finish = {"succeeded": True, "exit_code": 0}
+    done = client.post(f"{base}/finish", json=finish, headers=RUNNER).json()
+    assert (done["status"], done["failure_kind"]) == ("failed", "test_failure")
+    assert done["failure_reason"] == "1 of 2 tests failed: b"
+    assert client.post(f"{base}/finish", json=finish, headers=RUNNER).status_code == 200

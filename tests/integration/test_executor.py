@@ -6,6 +6,7 @@ import io
 import tarfile
 import threading
 import time
+from dataclasses import replace
 
 import docker
 import pytest
@@ -139,4 +140,38 @@ def test_reap_removes_what_a_dead_runner_left(
 ) -> None:
     docker_client.containers.create(busybox, ["sleep", "60"], labels={LABEL_RUNNER: runner_name})
     assert DockerExecutor(docker_client, runner_name).reap() == 1
+    assert leftovers(docker_client, runner_name) == []
+
+
+@pytest.mark.parametrize(
+    ("globs", "expected"),
+    [
+        (["reports/*.xml"], ["reports/a.xml", "reports/deep/b.xml"]),
+        (["reports/deep/*.xml", "top.xml"], ["reports/deep/b.xml", "top.xml"]),
+        (["*.xml"], ["reports/a.xml", "reports/deep/b.xml", "top.xml"]),
+        (["absent/*.xml"], []),
+    ],
+)
+def test_reports_are_collected_before_the_container_goes(
+    docker_client: docker.DockerClient,
+    busybox: str,
+    runner_name: str,
+    globs: list[str],
+    expected: list[str],
+) -> None:
+    executor = DockerExecutor(docker_client, runner_name)
+    job = replace(
+        task(
+            busybox,
+            "mkdir -p reports/deep",
+            "echo '<a/>' > reports/a.xml; echo '<b/>' > reports/deep/b.xml",
+            "echo '<t/>' > top.xml; echo no > reports/a.txt; exit 1",
+        ),
+        settings={"reports": {"junit": globs}},
+    )
+    result, _ = run(executor, job)
+    assert result.exit_code == 1  # reports are collected from failed jobs too
+    assert sorted(result.reports) == expected
+    if "top.xml" in expected:
+        assert result.reports["top.xml"] == b"<t/>\n"
     assert leftovers(docker_client, runner_name) == []

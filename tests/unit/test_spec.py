@@ -333,3 +333,14 @@ def test_app_layer_values_are_checked(layer: str, expected: str) -> None:
     if layer.startswith("copy"):
         text = text.replace("copy: [src/], ", "")
     assert any(expected in problem for problem in problems(text)), problems(text)
+
+
+def test_reports_belong_to_script_jobs() -> None:
+    (draft,) = plan_jobs(parse_spec("image: x\njobs:\n  a: {script: t, reports: {junit: r.xml}}\n"))
+    assert draft.settings == {"reports": {"junit": ["r.xml"]}}
+    text = IMAGE_JOB + "    reports: {junit: r.xml}\n"
+    assert any("only a script job writes reports" in problem for problem in problems(text))
+    assert any(
+        "jobs.a.reports.cobertura: unknown key" in problem
+        for problem in problems("image: x\njobs:\n  a: {script: t, reports: {cobertura: c}}\n")
+    )
