@@ -9,12 +9,14 @@ scheduler never reads the file again.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.events import MERGE_REQUEST
 from pipelines.model import GitRef, RefKind
+from pipelines.scan import SCANNERS_IMAGE
 from pipelines.spec import JobSpec, PipelineSpec
 from pipelines.spec_types import JobKind, RuleSpec, RuleWhen, When
 
@@ -83,9 +85,14 @@ def plan_jobs(spec: PipelineSpec, context: PipelineContext | None = None) -> lis
 
 
 def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
-    settings = _image_settings(job) if job.kind is JobKind.IMAGE else _script_settings(job)
-    # An image job runs in no image of its own; its column names what it builds from.
-    image = _built_from(job) if job.kind is JobKind.IMAGE else job.image or spec.image or ""
+    settings = _SETTINGS[job.kind](job)
+    if job.kind is JobKind.IMAGE:
+        # An image job runs in no image of its own; its column names what it builds from.
+        image = _built_from(job)
+    elif job.kind is JobKind.SCAN:
+        image = job.image or SCANNERS_IMAGE
+    else:
+        image = job.image or spec.image or ""
     allow_failure = job.allow_failure
     if allow_failure is None:
         allow_failure = when is When.MANUAL  # an optional manual job blocks nothing
@@ -124,6 +131,22 @@ def _image_settings(job: JobSpec) -> dict[str, Any]:
         "repository": job.repository,
         "runtime_mounts": [mount.model_dump() for mount in job.runtime_mounts],
     }
+
+
+def _scan_settings(job: JobSpec) -> dict[str, Any]:
+    return {"analysers": job.analysers, "paths": job.paths, "gate": job.gate}
+
+
+def _no_settings(job: JobSpec) -> None:
+    return None  # deploy jobs are refused by parse_spec until they exist
+
+
+_SETTINGS: dict[JobKind, Callable[[JobSpec], dict[str, Any] | None]] = {
+    JobKind.SCRIPT: _script_settings,
+    JobKind.IMAGE: _image_settings,
+    JobKind.SCAN: _scan_settings,
+    JobKind.DEPLOY: _no_settings,
+}
 
 
 def _built_from(job: JobSpec) -> str:

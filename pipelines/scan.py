@@ -19,6 +19,7 @@ from typing import Any
 from pipelines.errors import InvalidInput
 
 ANALYSERS = ("ruff", "bandit")
+SCANNERS_IMAGE = "shipway/scanners:1"  # built by ``shipway images scanners``
 GATE_METRICS = ("new_high", "new_medium", "new_total", "high", "medium", "total")
 DEFAULT_GATE = {"new_high": 0}
 WORKSPACE_PREFIX = "/workspace/"

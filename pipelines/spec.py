@@ -32,7 +32,7 @@ reference of every key.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -63,6 +63,7 @@ from pipelines.spec_types import (
     Script,
     VariableValue,
     When,
+    check_gate,
     check_variables,
     retry_setting,
 )
@@ -86,6 +87,9 @@ class JobSpec(BaseModel):
     context: str | None = None  # kind image: the build context of that Dockerfile
     repository: str | None = None  # kind image: the image's name in the registry
     runtime_mounts: list[RuntimeMountSpec] = Field(default_factory=list)
+    analysers: list[Literal["ruff", "bandit"]] | None = None  # kind scan: which to run
+    paths: list[str] | None = None  # kind scan: what to scan (default: everything)
+    gate: dict[str, int] | None = None  # kind scan: maximum count per metric
     needs: list[str] | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
@@ -110,6 +114,13 @@ class JobSpec(BaseModel):
         return secrets
 
     _repository = field_validator("repository")(check_repository)
+    _gate = field_validator("gate")(check_gate)
+
+    @field_validator("paths")
+    @classmethod
+    def _relative_paths(cls, paths: list[str] | None) -> list[str] | None:
+        return [path for path in paths if check_relative(path)] if paths is not None else None
+
     _dockerfile = field_validator("dockerfile", "context")(check_relative)
 
     @field_validator("environment")
@@ -195,38 +206,39 @@ class PipelineSpec(BaseModel):
 
 
 _IMAGE_KEYS = ("layers", "dockerfile", "context", "repository", "runtime_mounts")
+_SCAN_KEYS = ("analysers", "paths", "gate")
+_KIND_KEYS = {JobKind.IMAGE: _IMAGE_KEYS, JobKind.SCAN: _SCAN_KEYS, JobKind.SCRIPT: ("reports",)}
+
+
+def _a(kind: JobKind) -> str:
+    return f"an {kind.value}" if kind.value[0] in "aeiou" else f"a {kind.value}"
 
 
 def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
     """Keys that belong to one kind of job are refused on the others."""
     where: Path = ("jobs", name)
     given = job.model_fields_set
-    if job.kind is JobKind.SCRIPT:
-        problems = [
-            ((*where, key), "only an image job (kind: image) takes this key")
-            for key in _IMAGE_KEYS
-            if key in given
-        ]
-        if job.script is None:
-            problems.append(((*where, "script"), "required key is missing"))
-        return problems
-    if "reports" in given:
-        return [((*where, "reports"), "only a script job writes reports")]
+    problems = [
+        ((*where, key), f"only {_a(kind)} job (kind: {kind.value}) takes this key")
+        for kind, keys in _KIND_KEYS.items()
+        if kind is not job.kind
+        for key in keys
+        if key in given
+    ]
+    if job.kind is JobKind.SCRIPT and job.script is None:
+        problems.append(((*where, "script"), "required key is missing"))
+    if job.kind is not JobKind.SCRIPT and "script" in given:
+        problems.append(((*where, "script"), f"{_a(job.kind)} job runs no script: Shipway runs it"))
     if job.kind is JobKind.IMAGE:
-        problems = []
-        if "script" in given:
+        if "image" in given:
             problems.append(
-                (
-                    (*where, "script"),
-                    "an image job runs no script: it builds layers or a dockerfile",
-                )
+                ((*where, "image"), "an image job runs in no image: its base is layers.os")
             )
         if (job.layers is None) == (job.dockerfile is None):
             problems.append((where, "an image job needs either layers or dockerfile"))
         if job.context is not None and job.dockerfile is None:
             problems.append(((*where, "context"), "context goes with dockerfile"))
-        return problems
-    return []
+    return problems
 
 
 def _cycles(jobs: dict[str, JobSpec]) -> list[tuple[Path, str]]:

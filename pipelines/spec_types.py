@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from pipelines.retry import RETRY_ANY
+from pipelines.scan import GATE_METRICS
 from pipelines.status import FailureKind
 
 MAX_TIMEOUT_SECONDS = 24 * 3600
@@ -97,7 +98,6 @@ class JobKind(StrEnum):
 
 
 RESERVED_KINDS = {
-    JobKind.SCAN: "the built-in static scan",
     JobKind.DEPLOY: "the built-in deployment",
 }
 
@@ -141,3 +141,14 @@ class ReportsSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     junit: Globs = Field(min_length=1)  # JUnit XML test reports: paths or globs
+
+
+def check_gate(gate: dict[str, int] | None) -> dict[str, int] | None:
+    if gate is None:
+        return None
+    for metric, maximum in gate.items():
+        if metric not in GATE_METRICS:
+            raise ValueError(f"{metric!r} is not one of: {', '.join(GATE_METRICS)}")
+        if maximum < 0:
+            raise ValueError(f"{metric}: a maximum is 0 or more")
+    return gate

@@ -29,7 +29,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import docker
@@ -160,10 +160,13 @@ class DockerExecutor:
         workspace: Callable[[], bytes],
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
+        collect_globs: Sequence[str] = (),
     ) -> ExecutionResult:
         """Run the task's script in a workspace made of the tar ``workspace()``
-        returns (paths under ``workspace/``). It is called once the container is
-        starting, so a caller can fetch the source meanwhile; what it raises
+        returns (paths under ``workspace/``); files matching ``collect_globs`` are
+        read from the workspace once the script ended (``ExecutionResult.reports``).
+        ``workspace`` is called once the container is starting, so a caller can
+        fetch the source meanwhile; what it raises
         propagates, after the container is removed.
 
         Returns when the script ended, timed out or was canceled; the container is
@@ -202,9 +205,8 @@ class DockerExecutor:
                 attached.close()
                 stdin.close()
             result = self._follow(container, task.timeout_seconds, on_output, cancel)
-            globs = (task.settings or {}).get("reports", {}).get("junit", [])
-            if globs and result.failure_reason != "canceled":
-                result = replace(result, reports=collect(container, globs))
+            if collect_globs and result.failure_reason != "canceled":
+                result = replace(result, reports=collect(container, list(collect_globs)))
             return result
         except (docker.errors.APIError, OSError) as exc:
             reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)

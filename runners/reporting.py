@@ -103,6 +103,21 @@ class ServerClient:
         )
         return answer
 
+    def upload_scan(self, job_id: int, analyser: str, content: bytes) -> dict[str, Any]:
+        """One analyser's JSON output; how many findings the server read from it."""
+        answer: dict[str, Any] = self._post(
+            f"/api/runner/jobs/{job_id}/reports/scan",
+            params={"analyser": analyser},
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+        return answer
+
+    def judge_scan(self, job_id: int) -> dict[str, Any]:
+        """The quality gate's verdict on the findings uploaded for the job."""
+        answer: dict[str, Any] = self._post(f"/api/runner/jobs/{job_id}/gate")
+        return answer
+
     def append_log(self, job_id: int, offset: int, text: str) -> int:
         """Raises Conflict once the job's log is closed (the job was canceled)."""
         answer = self._post(

@@ -20,9 +20,10 @@ import docker
 import docker.errors
 
 from pipelines.errors import ExternalError
+from pipelines.scan import SCANNERS_IMAGE
 from runners.base_images import RECIPE_LABEL, ensure_debian
 
-SCANNERS = "shipway/scanners:1"
+SCANNERS = SCANNERS_IMAGE
 PINNED = ("ruff==0.17.6", "bandit==1.9.4")
 RECIPE = "scanners-v1-" + "-".join(PINNED)
 DOCKERFILE = f"""FROM shipway/debian:bookworm

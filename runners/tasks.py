@@ -18,6 +18,7 @@ from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
 from runners.reporting import LogShipper, ServerClient
+from runners.scan_job import run_scan
 from runners.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
         try:
             if task.kind == "image":
                 result = _build_image(settings, with_secrets, shipper, canceled, server)
+            elif task.kind == "scan":
+                result = _scan(settings, with_secrets, shipper, canceled, server)
             else:
                 result = _execute(settings, with_secrets, shipper, canceled)
                 result = _upload_reports(task, result, shipper, server)
@@ -71,7 +74,7 @@ def _execute(
             client = docker.from_env()
             try:
                 result = DockerExecutor(client, settings.name).run(
-                    task, source.result, shipper.write, canceled
+                    task, source.result, shipper.write, canceled, junit_globs(task)
                 )
             finally:
                 client.close()
@@ -106,12 +109,36 @@ def _build_image(
     return result
 
 
+def _scan(
+    settings: RunnerSettings,
+    task: JobTask,
+    shipper: LogShipper,
+    canceled: threading.Event,
+    server: ServerClient,
+) -> ExecutionResult:
+    shipper.write_text(f"Running on {settings.name}\n")
+    mirrors = GitMirrors(settings.cache_dir / "mirrors")
+    try:
+        workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
+        client = docker.from_env()
+        try:
+            return run_scan(client, settings.name, task, workspace, shipper, canceled, server)
+        finally:
+            client.close()
+    except (ShipwayError, docker.errors.DockerException) as exc:
+        return ExecutionResult(None, str(exc))
+
+
+def junit_globs(task: JobTask) -> list[str]:
+    return list((task.settings or {}).get("reports", {}).get("junit", []))
+
+
 def _upload_reports(
     task: JobTask, result: ExecutionResult, shipper: LogShipper, server: ServerClient
 ) -> ExecutionResult:
     """Send the test reports the job wrote; a report that is not JUnit XML fails the
     job, since its tests cannot be told to have passed."""
-    globs = (task.settings or {}).get("reports", {}).get("junit", [])
+    globs = junit_globs(task)
     if globs and not result.reports:
         shipper.write_text(f"WARNING: no test report matches {', '.join(globs)}\n")
     for name, content in sorted(result.reports.items()):

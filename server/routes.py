@@ -57,5 +57,7 @@ routes = [
     Route("/api/runner/jobs/{job_id:int}/log", runner_api.append, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/image", runner_api.image, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/reports/junit", runner_api.junit_report, methods=["POST"]),
+    Route("/api/runner/jobs/{job_id:int}/reports/scan", runner_api.scan_report, methods=["POST"]),
+    Route("/api/runner/jobs/{job_id:int}/gate", runner_api.gate, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/finish", runner_api.finish, methods=["POST"]),
 ]

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from runners.base_images import ensure_busybox
 from runners.executor import LABEL_RUNNER
+from runners.scanner_image import ensure_scanners
 from server.store import Store
 from tests.support.git import Repository
 from tests.support.services import (
@@ -92,6 +93,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServe
     server = RegistryServer.start(tmp_path_factory.mktemp("registry"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def scanners(docker_client: docker.DockerClient) -> str:
+    """The scanners image (Debian, ruff, bandit): built once, kept like the base images."""
+    return ensure_scanners(docker_client)
 
 
 @pytest.fixture

@@ -146,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     linted.add_argument("file", type=Path, nargs="?", default=Path(".shipway.yml"))
 
     images = sub.add_parser("images", help="build the base images locally (no pull needed)")
-    images.add_argument("which", choices=["busybox", "debian", "all"], nargs="?", default="busybox")
+    images.add_argument(
+        "which", choices=["busybox", "debian", "scanners", "all"], nargs="?", default="busybox"
+    )
 
     hook = sub.add_parser("hook", help="install the post-receive hook in a bare repository")
     hook_sub = hook.add_subparsers(dest="hook_command", required=True)
@@ -257,6 +259,11 @@ def _images(which: str) -> int:
         if which in ("debian", "all"):
             print("building with debootstrap when missing (a few minutes, once)...", flush=True)
             print(f"{ensure_debian(client)} ready")
+        if which in ("scanners", "all"):
+            from runners.scanner_image import ensure_scanners
+
+            print("building ruff and bandit on Debian when missing (a minute, once)...", flush=True)
+            print(f"{ensure_scanners(client)} ready")
     finally:
         client.close()
     return 0

@@ -23,6 +23,7 @@ from server.state import state_of
 from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
 from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
+from server.usecases.scan_reports import MAX_SCAN_BYTES, attach_scan, judge_scan
 
 MAX_LOG_APPEND_BYTES = 4 * 1024 * 1024
 
@@ -137,6 +138,23 @@ async def junit_report(request: Request) -> JSONResponse:
     body = await read_body(request, MAX_REPORT_BYTES)
     counts = await run_in_threadpool(attach_junit, state.store, job_id, name, body)
     return JSONResponse(asdict(counts), status_code=201)
+
+
+async def scan_report(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    job_id = path_int(request, "job_id")
+    analyser = request.query_params.get("analyser", "")
+    body = await read_body(request, MAX_SCAN_BYTES)
+    findings = await run_in_threadpool(attach_scan, state.store, job_id, analyser, body)
+    return JSONResponse({"findings": findings}, status_code=201)
+
+
+async def gate(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    verdict = await run_in_threadpool(judge_scan, state.store, path_int(request, "job_id"))
+    return JSONResponse(asdict(verdict))
 
 
 async def finish(request: Request) -> JSONResponse:

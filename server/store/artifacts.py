@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from pipelines.errors import NotFound
 from pipelines.junit import CaseResult, Outcome
-from server.store.tables import artifacts, jobs, test_cases, utcnow
+from pipelines.model import Pipeline
+from server.store.tables import artifacts, jobs, pipelines, test_cases, utcnow
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,32 @@ class ArtifactRepository:
         query = sa.select(*_LISTED).where(artifacts.c.pipeline_id == pipeline_id)
         with self.engine.begin() as conn:
             return [_artifact(row) for row in conn.execute(query.order_by(artifacts.c.id))]
+
+    def of_job(self, job_id: int) -> list[Artifact]:
+        query = sa.select(*_LISTED).where(artifacts.c.job_id == job_id)
+        with self.engine.begin() as conn:
+            return [_artifact(row) for row in conn.execute(query.order_by(artifacts.c.id))]
+
+    def previous(self, pipeline: Pipeline, kind: str, name: str) -> bytes | None:
+        """The newest such artifact of an earlier pipeline of the same project and
+        ref: what a new scan is compared with."""
+        query = (
+            sa.select(artifacts.c.content)
+            .join(pipelines, pipelines.c.id == artifacts.c.pipeline_id)
+            .where(
+                pipelines.c.project_id == pipeline.project_id,
+                pipelines.c.ref_kind == pipeline.ref.kind.value,
+                pipelines.c.ref_name == pipeline.ref.name,
+                pipelines.c.id < pipeline.id,
+                artifacts.c.kind == kind,
+                artifacts.c.name == name,
+            )
+            .order_by(artifacts.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.begin() as conn:
+            content = conn.execute(query).scalar_one_or_none()
+        return bytes(content) if content is not None else None
 
     def content(self, artifact_id: int) -> tuple[Artifact, bytes]:
         with self.engine.begin() as conn:

@@ -6,7 +6,6 @@ import io
 import tarfile
 import threading
 import time
-from dataclasses import replace
 
 import docker
 import pytest
@@ -46,11 +45,16 @@ def task(image: str, *script: str, timeout: int = 30, branch: str = "main") -> J
 
 
 def run(
-    executor: DockerExecutor, job: JobTask, cancel: threading.Event | None = None
+    executor: DockerExecutor,
+    job: JobTask,
+    cancel: threading.Event | None = None,
+    collect_globs: tuple[str, ...] | list[str] = (),
 ) -> tuple[ExecutionResult, str]:
     output: list[bytes] = []
     tree = workspace({"README": "read me\n"})
-    result = executor.run(job, lambda: tree, output.append, cancel or threading.Event())
+    result = executor.run(
+        job, lambda: tree, output.append, cancel or threading.Event(), collect_globs
+    )
     return result, b"".join(output).decode()
 
 
@@ -160,16 +164,13 @@ def test_reports_are_collected_before_the_container_goes(
     expected: list[str],
 ) -> None:
     executor = DockerExecutor(docker_client, runner_name)
-    job = replace(
-        task(
-            busybox,
-            "mkdir -p reports/deep",
-            "echo '<a/>' > reports/a.xml; echo '<b/>' > reports/deep/b.xml",
-            "echo '<t/>' > top.xml; echo no > reports/a.txt; exit 1",
-        ),
-        settings={"reports": {"junit": globs}},
+    job = task(
+        busybox,
+        "mkdir -p reports/deep",
+        "echo '<a/>' > reports/a.xml; echo '<b/>' > reports/deep/b.xml",
+        "echo '<t/>' > top.xml; echo no > reports/a.txt; exit 1",
     )
-    result, _ = run(executor, job)
+    result, _ = run(executor, job, collect_globs=globs)
     assert result.exit_code == 1  # reports are collected from failed jobs too
     assert sorted(result.reports) == expected
     if "top.xml" in expected:

@@ -228,7 +228,7 @@ jobs:
         ("needs: [nope]", "line 5: jobs.a.needs[0]: no job is named 'nope'"),
         ("needs: [a]", "line 5: jobs.a.needs[0]: a job cannot need itself"),
         ("needs: [b]", "line 5: jobs.a.needs[0]: 'b' is in the later stage 'deploy'"),
-        ("kind: scan", "line 5: jobs.a.kind: kind 'scan' is reserved for the built-in"),
+        ("kind: deploy", "line 5: jobs.a.kind: kind 'deploy' is reserved for the built-in"),
         ("dockerfile: Dockerfile", "line 5: jobs.a.dockerfile: only an image job (kind: image)"),
         ("when: sometimes", "line 5: jobs.a.when: Input should be 'on_success'"),
         ("retry: 9", "line 5: jobs.a.retry.max: Input should be less than or equal to 5"),
@@ -303,7 +303,7 @@ def test_an_image_job_keeps_its_layers() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ("    script: make\n", "jobs.image.script: an image job runs no script"),
+        ("    script: make\n", "jobs.image.script: an image job runs no script: Shipway runs it"),
         ("    dockerfile: Dockerfile\n", "jobs.image: an image job needs either layers or"),
         ("    repository: Team/Hello\n", "jobs.image.repository: a repository is lower-case"),
     ],
@@ -339,8 +339,33 @@ def test_reports_belong_to_script_jobs() -> None:
     (draft,) = plan_jobs(parse_spec("image: x\njobs:\n  a: {script: t, reports: {junit: r.xml}}\n"))
     assert draft.settings == {"reports": {"junit": ["r.xml"]}}
     text = IMAGE_JOB + "    reports: {junit: r.xml}\n"
-    assert any("only a script job writes reports" in problem for problem in problems(text))
+    assert any(
+        "jobs.image.reports: only a script job (kind: script) takes this key" in problem
+        for problem in problems(text)
+    )
     assert any(
         "jobs.a.reports.cobertura: unknown key" in problem
         for problem in problems("image: x\njobs:\n  a: {script: t, reports: {cobertura: c}}\n")
+    )
+
+
+def test_a_scan_job_and_its_gate() -> None:
+    text = """jobs:
+  scan:
+    kind: scan
+    paths: [src/]
+    gate: {new_high: 0, total: 20}
+"""
+    (draft,) = plan_jobs(parse_spec(text))
+    assert (draft.kind, draft.image) == ("scan", "shipway/scanners:1")
+    assert draft.settings == {
+        "analysers": None,
+        "paths": ["src/"],
+        "gate": {"new_high": 0, "total": 20},
+    }
+    wrong = text.replace("total: 20", "bugs: 1")
+    assert any("jobs.scan.gate: 'bugs' is not one of" in problem for problem in problems(wrong))
+    assert any(
+        "jobs.scan.analysers[0]: Input should be 'ruff' or 'bandit'" in problem
+        for problem in problems(text + "    analysers: [pylint]\n")
     )

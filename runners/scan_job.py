@@ -1,0 +1,94 @@
+"""Scan jobs (``kind: scan``): the analysers that fit the repository run in the
+scanners image over the workspace; their JSON goes to the server, which turns it into
+SonarQube's generic issue format and judges the quality gate.
+
+Which analysers fit: those named in the pipeline file, or else, for a repository
+with Python files, ruff and bandit. A repository none fits fails the job with
+``config_error`` rather than passing a scan that looked at nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import tarfile
+import threading
+from dataclasses import replace
+
+import docker
+
+from pipelines.model import JobTask
+from pipelines.status import FailureKind
+from runners.executor import DockerExecutor, ExecutionResult
+from runners.reporting import LogShipper, ServerClient
+
+OUTPUT = ".shipway-scan"
+COMMANDS = {
+    "ruff": "ruff check --output-format=json --exit-zero --no-cache -- {paths} > {out}/ruff.json",
+    "bandit": "bandit -r -f json -o {out}/bandit.json --exit-zero -q {paths}",
+}
+
+
+def fitting_analysers(workspace: bytes) -> list[str]:
+    with tarfile.open(fileobj=io.BytesIO(workspace)) as archive:
+        names = archive.getnames()
+    if any(name.endswith(".py") for name in names):
+        return ["ruff", "bandit"]
+    return []
+
+
+def scan_script(analysers: list[str], paths: list[str]) -> tuple[str, ...]:
+    quoted = " ".join(shlex.quote(path) for path in paths) or "."
+    return (
+        f"mkdir -p {OUTPUT}",
+        *(COMMANDS[name].format(paths=quoted, out=OUTPUT) for name in analysers),
+    )
+
+
+def run_scan(
+    client: docker.DockerClient,
+    runner_name: str,
+    task: JobTask,
+    workspace: bytes,
+    shipper: LogShipper,
+    canceled: threading.Event,
+    server: ServerClient,
+) -> ExecutionResult:
+    settings = task.settings or {}
+    analysers = list(settings.get("analysers") or fitting_analysers(workspace))
+    if not analysers:
+        return ExecutionResult(
+            None,
+            "no analyser fits this repository: name them with analysers: [ruff, bandit]",
+            FailureKind.CONFIG_ERROR,
+        )
+    shipper.write_text(f"Scanning with {', '.join(analysers)} in {task.image}\n")
+    script = scan_script(analysers, list(settings.get("paths") or []))
+    result = DockerExecutor(client, runner_name).run(
+        replace(task, script=script),
+        lambda: workspace,
+        shipper.write,
+        canceled,
+        [f"{OUTPUT}/*.json"],
+    )
+    if not result.succeeded:
+        return result
+    for name in analysers:
+        output = result.reports.get(f"{OUTPUT}/{name}.json")
+        if output is None:
+            return ExecutionResult(result.exit_code, f"{name} wrote no report")
+        counts = server.upload_scan(task.job_id, name, output)
+        shipper.write_text(f"{name}: {counts['findings']} findings\n")
+    gate = server.judge_scan(task.job_id)
+    counts = gate["counts"]
+    shipper.write_text(
+        f"Quality gate: {counts['total']} findings ({counts['high']} high, "
+        f"{counts['medium']} medium), {counts['new_total']} new "
+        f"({counts['new_high']} high): {'passed' if gate['passed'] else 'FAILED'}\n"
+    )
+    for condition in gate["broken"]:
+        shipper.write_text(f"  {condition}\n")
+    if not gate["passed"]:
+        reason = "quality gate: " + "; ".join(gate["broken"])
+        return ExecutionResult(result.exit_code, reason, FailureKind.QUALITY_GATE)
+    return result
