@@ -322,3 +322,35 @@ def test_junit_reports_are_checked_and_fail_a_green_script(client: TestClient) -
     assert (done["status"], done["failure_kind"]) == ("failed", "test_failure")
     assert done["failure_reason"] == "1 of 2 tests failed: b"
     assert client.post(f"{base}/finish", json=finish, headers=RUNNER).status_code == 200
+
+
+def test_scan_reports_are_checked(client: TestClient) -> None:
+    job_id = pending_job(client)  # a script job
+    base = f"/api/runner/jobs/{job_id}"
+    client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER)
+    wrong_kind = client.post(f"{base}/reports/scan?analyser=ruff", content=b"[]", headers=RUNNER)
+    assert wrong_kind.status_code == 409
+    assert "it does not scan" in wrong_kind.json()["error"]
+    assert client.post(f"{base}/gate", headers=RUNNER).status_code == 409
+
+    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
+    store = state.store
+    project = store.projects.by_name("app")
+    pipeline = store.pipelines.create(
+        NewPipeline(project.id, GitRef(RefKind.BRANCH, "main"), "b" * 40, "api", "t")
+    )
+    store.pipelines.add_jobs(pipeline.id, plan_jobs(parse_spec("jobs:\n  s: {kind: scan}\n")))
+    scan = store.jobs.of_pipeline(pipeline.id)[0]
+    store.jobs.change_status(scan.id, Status.PENDING)
+    scan_base = f"/api/runner/jobs/{scan.id}"
+    client.post(f"{scan_base}/start", json={"runner": "r1"}, headers=RUNNER)
+    unknown = client.post(
+        f"{scan_base}/reports/scan?analyser=pylint", content=b"[]", headers=RUNNER
+    )
+    assert (unknown.status_code, unknown.json()["field"]) == (400, "analyser")
+    garbled = client.post(f"{scan_base}/reports/scan?analyser=ruff", content=b"{", headers=RUNNER)
+    assert (garbled.status_code, garbled.json()["field"]) == (400, "report")
+    empty = client.post(f"{scan_base}/reports/scan?analyser=ruff", content=b"[]", headers=RUNNER)
+    assert (empty.status_code, empty.json()) == (201, {"findings": 0})
+    verdict = client.post(f"{scan_base}/gate", headers=RUNNER).json()
+    assert (verdict["passed"], verdict["counts"]["total"]) == (True, 0)
