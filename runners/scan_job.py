@@ -5,6 +5,9 @@ SonarQube's generic issue format and judges the quality gate.
 Which analysers fit: those named in the pipeline file, or else, for a repository
 with Python files, ruff and bandit. A repository none fits fails the job with
 ``config_error`` rather than passing a scan that looked at nothing.
+
+When the job has ``SONAR_HOST_URL`` (a variable) and ``SONAR_TOKEN`` (a secret),
+SonarQube's own scanner runs instead, and SonarQube's quality gate decides.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pipelines.model import JobTask
 from pipelines.status import FailureKind
 from runners.executor import DockerExecutor, ExecutionResult
 from runners.reporting import LogShipper, ServerClient
+from runners.sonarqube import SonarQube, read_report_task
 
 OUTPUT = ".shipway-scan"
 COMMANDS = {
@@ -45,6 +49,60 @@ def scan_script(analysers: list[str], paths: list[str]) -> tuple[str, ...]:
     )
 
 
+def sonar_settings(task: JobTask) -> tuple[str, str] | None:
+    """SonarQube's URL and token, when the job has both (a variable and a secret)."""
+    environment = task.environment()
+    host, token = environment.get("SONAR_HOST_URL"), environment.get("SONAR_TOKEN")
+    return (host, token) if host and token else None
+
+
+def run_sonar_scan(
+    client: docker.DockerClient,
+    runner_name: str,
+    task: JobTask,
+    workspace: bytes,
+    shipper: LogShipper,
+    canceled: threading.Event,
+    host: str,
+    token: str,
+) -> ExecutionResult:
+    """Run SonarQube's scanner in the scanners image, then wait for the quality gate
+    of the analysis it uploaded. The scanner reads the URL and the token from the
+    job's environment (SONAR_HOST_URL, SONAR_TOKEN); they never reach the log."""
+    key = task.environment().get("SONAR_PROJECT_KEY") or task.project
+    shipper.write_text(f"Scanning with SonarQube at {host} (project {key})\n")
+    script = (
+        f"mkdir -p {OUTPUT}",
+        f"pysonar --sonar-project-key {shlex.quote(key)} "
+        f"--sonar-scanner-metadata-filepath {OUTPUT}/report-task.txt",
+    )
+    result = DockerExecutor(client, runner_name).run(
+        replace(task, script=script),
+        lambda: workspace,
+        shipper.write,
+        canceled,
+        [f"{OUTPUT}/report-task.txt"],
+    )
+    if not result.succeeded:
+        return result
+    report = result.reports.get(f"{OUTPUT}/report-task.txt")
+    task_id = read_report_task(report.decode()).get("ceTaskId") if report else None
+    if not task_id:
+        return ExecutionResult(result.exit_code, "the scanner wrote no ceTaskId")
+    sonar = SonarQube(host, token)
+    try:
+        verdict = sonar.wait_for_gate(task_id)
+    finally:
+        sonar.close()
+    shipper.write_text(f"SonarQube quality gate: {verdict.status}\n")
+    for condition in verdict.conditions:
+        shipper.write_text(f"  {condition}\n")
+    if not verdict.passed:
+        reason = "SonarQube quality gate: " + ("; ".join(verdict.conditions) or verdict.status)
+        return ExecutionResult(result.exit_code, reason, FailureKind.QUALITY_GATE)
+    return result
+
+
 def run_scan(
     client: docker.DockerClient,
     runner_name: str,
@@ -54,6 +112,10 @@ def run_scan(
     canceled: threading.Event,
     server: ServerClient,
 ) -> ExecutionResult:
+    sonar = sonar_settings(task)
+    if sonar is not None:
+        host, token = sonar
+        return run_sonar_scan(client, runner_name, task, workspace, shipper, canceled, host, token)
     settings = task.settings or {}
     analysers = list(settings.get("analysers") or fitting_analysers(workspace))
     if not analysers:

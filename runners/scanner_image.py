@@ -1,10 +1,10 @@
 """``shipway/scanners:1``: the image scan jobs run their analysers in.
 
 Made on this machine, like the base images: Debian (``shipway/debian:bookworm``)
-with Python, and ruff and bandit installed in a virtualenv from wheels that the
-host's pip downloads first, so the build itself needs only the Debian archive (a
-TLS-intercepting proxy between the build and PyPI cannot break it). The versions are
-pinned; the image is rebuilt when they change.
+with Python, and ruff, bandit and SonarQube's scanner (pysonar) installed in a
+virtualenv from wheels that the host's pip downloads first, so the build itself
+needs only the Debian archive (a TLS-intercepting proxy between the build and PyPI
+cannot break it). The versions are pinned; the image is rebuilt when they change.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pipelines.scan import SCANNERS_IMAGE
 from runners.base_images import RECIPE_LABEL, ensure_debian
 
 SCANNERS = SCANNERS_IMAGE
-PINNED = ("ruff==0.17.6", "bandit==1.9.4")
+PINNED = ("ruff==0.17.6", "bandit==1.9.4", "pysonar==1.9.0.5762")
 RECIPE = "scanners-v1-" + "-".join(PINNED)
 DOCKERFILE = f"""FROM shipway/debian:bookworm
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \\

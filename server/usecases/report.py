@@ -10,7 +10,7 @@ from pipelines.status import FailureKind, Status
 from server.secret_box import SecretBox
 from server.store import Store
 from server.usecases.junit_reports import failed_tests
-from server.usecases.scan_reports import judge_scan
+from server.usecases.scan_reports import has_findings, judge_scan
 from server.usecases.secrets import MissingSecret, secrets_for
 
 
@@ -66,7 +66,11 @@ def finish_job(
         return job  # a resend of a report the server already took
     if succeeded and (tests := failed_tests(store, job_id)) is not None:
         succeeded, failure_kind, reason = False, FailureKind.TEST_FAILURE, tests
-    if succeeded and job.kind == "scan" and not (verdict := judge_scan(store, job_id)).passed:
+    if (
+        succeeded
+        and has_findings(store, job_id)
+        and not (verdict := judge_scan(store, job_id)).passed
+    ):
         reason = "quality gate: " + "; ".join(verdict.broken)
         succeeded, failure_kind = False, FailureKind.QUALITY_GATE
     target = Status.SUCCESS if succeeded else Status.FAILED

@@ -36,6 +36,12 @@ def attach_scan(store: Store, job_id: int, analyser: str, content: bytes) -> int
     return len(findings)
 
 
+def has_findings(store: Store, job_id: int) -> bool:
+    """Whether the job reported local analysers' findings (a SonarQube scan does not:
+    SonarQube's own gate decides it)."""
+    return any(artifact.kind == SCAN for artifact in store.artifacts.of_job(job_id))
+
+
 def judge_scan(store: Store, job_id: int) -> GateResult:
     """The gate's verdict on every finding the job reported; the combined report is
     stored as ``generic-issues.json``."""
