@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from server.store.artifacts import ArtifactRepository
 from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
+from server.store.deployments import DeploymentRepository
 from server.store.environments import EnvironmentRepository
 from server.store.images import ImageRepository
 from server.store.jobs import JobRepository
@@ -34,6 +35,7 @@ class Store:
     environments: EnvironmentRepository
     images: ImageRepository
     artifacts: ArtifactRepository
+    deployments: DeploymentRepository
     audit: AuditLog
 
     @classmethod
@@ -52,6 +54,7 @@ class Store:
             environments=EnvironmentRepository(engine),
             images=ImageRepository(engine),
             artifacts=ArtifactRepository(engine),
+            deployments=DeploymentRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -215,6 +215,32 @@ test_cases = sa.Table(
     sa.Column("message", sa.Text, nullable=True),
 )
 
+deploy_configs = sa.Table(
+    "deploy_configs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project_id", sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("config", sa.JSON, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("project_id", "environment", "version"),
+)
+
+# A host port belongs to one instance's container port, across every application.
+port_allocations = sa.Table(
+    "port_allocations",
+    metadata,
+    sa.Column("host_port", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("project_id", sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("instance", sa.Integer, nullable=False),
+    sa.Column("container_port", sa.Integer, nullable=False),
+    sa.Column("allocated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("project_id", "environment", "instance", "container_port"),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

@@ -1,0 +1,137 @@
+"""Compose files rendered per application and environment (D3) from the Jinja2
+templates in ``templates/compose/``, and checked by a real compose parser.
+
+A render is pure apart from the template files: the caller passes the host ports
+already allocated (D4). ``check`` runs Debian's ``docker-compose config -q`` on the
+result, so a file Shipway stores is one compose accepts.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from pipelines.deploy_config import AppType, DeployConfig
+from pipelines.errors import ExternalError, InvalidInput
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "compose"
+TEMPLATE = "app.yml.j2"
+COMPOSE_FILE = "docker-compose.yml"
+
+
+@dataclass(frozen=True)
+class RenderedCompose:
+    """The compose file and the text files it mounts, by path relative to it."""
+
+    compose: str
+    files: dict[str, str]
+
+
+def instance_name(app: str, environment: str, index: int) -> str:
+    return f"{app}-{environment}-{index}"
+
+
+def health_test(config: DeployConfig) -> list[str] | None:
+    health = config.health
+    if health is None:
+        return None
+    if health.command is not None:
+        return ["CMD-SHELL", health.command]
+    assert health.http is not None
+    url = f"http://127.0.0.1:{health.http.port}{health.http.path}"
+    # Whichever of wget and curl the image has; both fail on a non-2xx answer.
+    return [
+        "CMD-SHELL",
+        f"wget -q -O /dev/null '{url}' 2>/dev/null || curl -fsS -o /dev/null '{url}'",
+    ]
+
+
+def render(
+    app: str,
+    environment: str,
+    version: int,
+    config: DeployConfig,
+    image: str,
+    host_ports: dict[tuple[int, int], int],
+    templates: Path = TEMPLATES,
+) -> RenderedCompose:
+    """``host_ports`` maps (instance index, container port) to the allocated host port."""
+    files = {
+        f"files/{index}-{posixpath.basename(mount.path)}": mount.content
+        for index, mount in enumerate(config.files)
+    }
+    instances: list[dict[str, Any]] = []
+    for index in range(1, config.instances + 1):
+        name = instance_name(app, environment, index)
+        volumes = [
+            f"./{source}:{mount.path}:ro" for source, mount in zip(files, config.files, strict=True)
+        ]
+        for directory in config.directories:
+            # A stateful instance keeps its own data: a folder per instance name.
+            host = directory.host
+            if config.type is AppType.STATEFUL:
+                host = posixpath.join(host, name)
+            volumes.append(f"{host}:{directory.container}{':ro' if directory.read_only else ''}")
+        instances.append(
+            {
+                "name": name,
+                "ports": [
+                    {"host": host_ports[(index, port.container)], "container": port.container}
+                    for port in config.ports
+                ],
+                "volumes": volumes,
+                "variables": {"SHIPWAY_INSTANCE": name, "SHIPWAY_ENVIRONMENT": environment},
+            }
+        )
+    template = _environment(templates).get_template(TEMPLATE)
+    compose = template.render(
+        app=app,
+        environment=environment,
+        version=version,
+        image=image,
+        config=config,
+        instances=instances,
+        health_test=health_test(config),
+    )
+    return RenderedCompose(compose + "\n", files)
+
+
+def _environment(templates: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - YAML, not HTML: values go through tojson
+        keep_trailing_newline=True,
+    )
+
+
+def check(rendered: RenderedCompose) -> None:
+    """Run ``docker-compose config -q`` on the rendered file; InvalidInput with what
+    compose said when it refuses it."""
+    with tempfile.TemporaryDirectory(prefix="shipway-compose-") as work:
+        root = Path(work)
+        (root / COMPOSE_FILE).write_text(rendered.compose)
+        for name, content in rendered.files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(content)
+        try:
+            result = subprocess.run(
+                ["docker-compose", "-f", COMPOSE_FILE, "config", "-q"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise ExternalError(
+                "docker-compose is not installed (scripts/setup installs it)"
+            ) from exc
+    if result.returncode != 0:
+        raise InvalidInput(f"compose refused the file: {result.stderr.strip()}", "config")
