@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from server.endpoints import (
     artifacts,
+    deployments,
     health,
     job_actions,
     lint,
@@ -26,6 +27,21 @@ routes = [
     Route("/api/projects/{name}", projects.update_project, methods=["PATCH"]),
     Route("/api/projects/{name}/pipelines", projects.trigger, methods=["POST"]),
     Route("/api/projects/{name}/environments", projects.environments, methods=["GET"]),
+    Route(
+        "/api/projects/{name}/environments/{environment}/config",
+        deployments.put_config,
+        methods=["PUT"],
+    ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/config",
+        deployments.get_config,
+        methods=["GET"],
+    ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/compose",
+        deployments.get_compose,
+        methods=["GET"],
+    ),
     Route("/api/projects/{name}/secrets", secrets.list_project_secrets, methods=["GET"]),
     Route("/api/projects/{name}/secrets/{secret}", secrets.put_project_secret, methods=["PUT"]),
     Route(

@@ -350,3 +350,54 @@ def artifact(api: ApiClient, args: Namespace) -> int:
         args.output.write_bytes(content)
         print(f"saved {len(content)} bytes to {args.output}")
     return 0
+
+
+def config_set(api: ApiClient, args: Namespace) -> int:
+    """The file is YAML (or JSON, which is YAML)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(args.file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        print(f"shipway: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    stored = api.put(f"/api/projects/{args.project}/environments/{args.environment}/config", data)
+    if args.json:
+        _print_json(stored)
+    else:
+        print(f"{args.project} {args.environment}: configuration version {stored['version']}")
+    return 0
+
+
+def config_show(api: ApiClient, args: Namespace) -> int:
+    import yaml
+
+    params = {"version": args.version} if args.version else {}
+    stored = api.get(
+        f"/api/projects/{args.project}/environments/{args.environment}/config", **params
+    )
+    if args.json:
+        _print_json(stored)
+    else:
+        print(f"# version {stored['version']}, by {stored['created_by']} at {stored['created_at']}")
+        print(yaml.safe_dump(stored["config"], sort_keys=False), end="")
+    return 0
+
+
+def compose(api: ApiClient, args: Namespace) -> int:
+    params: dict[str, Any] = {"image": args.image}
+    if args.version:
+        params["version"] = args.version
+    answer = api.get(
+        f"/api/projects/{args.project}/environments/{args.environment}/compose", **params
+    )
+    if args.output is None:
+        sys.stdout.write(answer["compose"])
+        return 0
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "docker-compose.yml").write_text(answer["compose"])
+    for name, content in answer["files"].items():
+        (args.output / name).parent.mkdir(parents=True, exist_ok=True)
+        (args.output / name).write_text(content)
+    print(f"wrote {args.output}/docker-compose.yml and {len(answer['files'])} mounted files")
+    return 0

@@ -364,3 +364,26 @@ def test_scan_reports_are_checked(client: TestClient) -> None:
     assert (empty.status_code, empty.json()) == (201, {"findings": 0})
     verdict = client.post(f"{scan_base}/gate", headers=RUNNER).json()
     assert (verdict["passed"], verdict["counts"]["total"]) == (True, 0)
+
+
+def test_deployment_configuration_and_compose(client: TestClient) -> None:
+    pending_job(client)  # registers "app"
+    base = "/api/projects/app/environments/staging"
+    config = {"instances": 2, "ports": [{"container": 8000}], "resources": {"memory": "64m"}}
+    first = client.put(f"{base}/config", json=config, headers=API)
+    assert (first.status_code, first.json()["version"]) == (201, 1)
+    same = client.put(f"{base}/config", json=config, headers=API)
+    assert (same.status_code, same.json()["version"]) == (200, 1)
+    changed = client.put(f"{base}/config", json={**config, "instances": 3}, headers=API)
+    assert changed.json()["version"] == 2
+    assert client.get(f"{base}/config?version=1", headers=API).json()["config"]["instances"] == 2
+    bad = client.put(f"{base}/config", json={"instances": "many"}, headers=API)
+    assert (bad.status_code, bad.json()["field"]) == (400, "instances")
+    star = client.put("/api/projects/app/environments/*/config", json=config, headers=API)
+    assert (star.status_code, star.json()["field"]) == (400, "environment")
+    assert client.put(f"{base}/config", content=b"[1]", headers=API).status_code == 400
+    assert client.get("/api/projects/app/environments/prod/config", headers=API).status_code == 404
+    assert client.get(f"{base}/compose", headers=API).json()["field"] == "image"
+    composed = client.get(f"{base}/compose?image=shipway/busybox:1", headers=API).json()
+    assert composed["version"] == 2
+    assert composed["compose"].count("container_name:") == 3
