@@ -87,7 +87,7 @@ def render_script(lines: tuple[str, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _with_file(archive: bytes, name: str, content: bytes, mode: int = 0o755) -> bytes:
+def with_file(archive: bytes, name: str, content: bytes, mode: int = 0o755) -> bytes:
     """``archive`` (an uncompressed tar) with one more file appended."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as out:
@@ -195,7 +195,7 @@ class DockerExecutor:
             stdin = _raw_socket(attached)
             try:
                 container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = _with_file(workspace(), SCRIPT_PATH.lstrip("/"), script)
+                tree = with_file(workspace(), SCRIPT_PATH.lstrip("/"), script)
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):

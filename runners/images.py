@@ -31,7 +31,7 @@ import docker.errors
 from pipelines.image_spec import app_dockerfile, middleware_dockerfile, middleware_tag
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
-from runners.executor import ExecutionResult
+from runners.executor import ExecutionResult, with_file
 
 MIDDLEWARE_REPOSITORY = "shipway-middleware"
 APP_DOCKERFILE = ".shipway.Dockerfile"
@@ -64,20 +64,6 @@ class PushedImage:
             "app_layer_bytes": self.app_layer_bytes,
             "runtime_mounts": self.runtime_mounts,
         }
-
-
-def with_file(archive: bytes, name: str, content: bytes) -> bytes:
-    """``archive`` (an uncompressed tar) with one more file."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as out:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as source:
-            for member in source:
-                out.addfile(member, source.extractfile(member) if member.isfile() else None)
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        info.mtime = int(time.time())
-        out.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 class ImageBuilder:
