@@ -109,7 +109,8 @@ class DirectoryMount(BaseModel):
 class HttpCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(pattern=r"^/[^\s]*$")
+    # URL characters only: the path is written into the check's shell command.
+    path: str = Field(pattern=r"^/[A-Za-z0-9._~%/?&=:+,-]*$")
     port: int = Field(ge=1, le=65535)
 
 

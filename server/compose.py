@@ -45,10 +45,11 @@ def health_test(config: DeployConfig) -> list[str] | None:
         return ["CMD-SHELL", health.command]
     assert health.http is not None
     url = f"http://127.0.0.1:{health.http.port}{health.http.path}"
-    # Whichever of wget and curl the image has; both fail on a non-2xx answer.
+    # Healthy on a 200 exactly, with whichever of wget and curl the image has.
     return [
         "CMD-SHELL",
-        f"wget -q -O /dev/null '{url}' 2>/dev/null || curl -fsS -o /dev/null '{url}'",
+        f"wget -S -q -O /dev/null '{url}' 2>&1 | grep -q 'HTTP/[0-9.]* 200' "
+        f"|| curl -s -o /dev/null -w '%{{http_code}}' '{url}' | grep -qx 200",
     ]
 
 

@@ -27,6 +27,7 @@ def test_defaults_and_units() -> None:
         ({"ports": [{"container": 8000}, {"container": 8000}]}, "config", "listed twice"),
         ({"files": [{"path": "relative.ini", "content": ""}]}, "files.0.path", "absolute path"),
         ({"health": {"interval": 5}}, "health", "either http or command"),
+        ({"health": {"http": {"path": "/x';reboot'", "port": 80}}}, "health.http.path", "match"),
         ({"environment": {"BAD-NAME": "x"}}, "environment", "variable name 'BAD-NAME'"),
         ({"replicas": 2}, "replicas", "unknown key"),
         ({"type": "serverless"}, "type", "'stateless' or 'stateful'"),
