@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipelines.model import GitRef, JobTask
 
@@ -25,6 +25,12 @@ class JobQueue(Protocol):
 
     def task_state(self, job_id: int) -> tuple[TaskState, datetime | None]:
         """The task's state and, once a runner took it, when."""
+        ...
+
+    def enqueue_release_batch(
+        self, queue: str, release_id: int, batch: int, payload: dict[str, Any]
+    ) -> None:
+        """Hand one batch of a release to a runner serving ``queue``; once per batch."""
         ...
 
     def drop(self, job_id: int) -> None:

@@ -118,6 +118,21 @@ class ServerClient:
         answer: dict[str, Any] = self._post(f"/api/runner/jobs/{job_id}/gate")
         return answer
 
+    def report_instance(self, release_id: int, name: str, status: str, log: str) -> None:
+        self._post(
+            f"/api/runner/releases/{release_id}/instances/{name}",
+            json={"status": status, "log": log},
+        )
+
+    def batch_done(self, release_id: int, batch: int, failure: str | None) -> None:
+        try:
+            self._post(
+                f"/api/runner/releases/{release_id}/batches/{batch}/done",
+                json={"failure": failure},
+            )
+        except Conflict:
+            log.info("release %s: batch %s report refused (closed?)", release_id, batch)
+
     def append_log(self, job_id: int, offset: int, text: str) -> int:
         """Raises Conflict once the job's log is closed (the job was canceled)."""
         answer = self._post(

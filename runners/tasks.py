@@ -14,6 +14,7 @@ import docker.errors
 from pipelines.errors import Conflict, ExternalError, ShipwayError
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
+from runners.deploy.docker_engine import DockerEngineDeployer, InstanceOutcome
 from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
@@ -171,3 +172,45 @@ def _say_result(shipper: LogShipper, result: ExecutionResult) -> None:
         shipper.write_text(f"ERROR: Job failed: {result.failure_reason}\n")
     else:
         shipper.write_text(f"ERROR: Job failed: exit code {result.exit_code}\n")
+
+
+def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    """Replace the instances of one batch of a release, one after the other, and
+    report each step; stop at the first instance that fails."""
+    settings = RunnerSettings.from_env()
+    release_id, batch = int(payload["release_id"]), int(payload["batch"])
+    failure: str | None = None
+    with ServerClient(settings.server_url, settings.runner_token) as server:
+        client = docker.from_env()
+        try:
+            deployer = DockerEngineDeployer(client, settings.cache_dir / "releases")
+            folder = deployer.prepare(
+                payload["project"], payload["environment"], payload["compose"], payload["files"]
+            )
+            for name in payload["instances"]:
+
+                def on_step(outcome: InstanceOutcome, name: str = name) -> None:
+                    server.report_instance(release_id, name, "deploying", "\n".join(outcome.log))
+
+                try:
+                    outcome = deployer.replace(
+                        folder,
+                        payload["project"],
+                        payload["environment"],
+                        name,
+                        payload["config"],
+                        on_step,
+                    )
+                except (RuntimeError, docker.errors.DockerException) as exc:
+                    outcome = InstanceOutcome(
+                        name, healthy=False, log=[f"FAILED: {exc}"], reason=f"{name}: {exc}"
+                    )
+                status = "healthy" if outcome.healthy else "failed"
+                server.report_instance(release_id, name, status, "\n".join(outcome.log))
+                if not outcome.healthy:
+                    failure = outcome.reason or f"{name} failed"
+                    break
+        finally:
+            client.close()
+        server.batch_done(release_id, batch, failure)
+    return {"release_id": release_id, "batch": batch, "failure": failure}

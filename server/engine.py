@@ -23,6 +23,7 @@ from server.store import Store
 from server.store.tables import utcnow
 from server.usecases.dispatch import advance_pipeline, requeue_lost_tasks, requeue_pending
 from server.usecases.plan import plan_pipeline
+from server.usecases.releases import advance_releases
 from server.usecases.runner_liveness import fail_lost_jobs
 
 log = logging.getLogger(__name__)
@@ -93,3 +94,4 @@ class Engine:
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():
             advance_pipeline(self.store, self.queue, pipeline_id)
+        advance_releases(self.store, self.queue)

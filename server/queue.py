@@ -8,6 +8,7 @@ a crash between the database write and the enqueue) queues it once. Runners run
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from rq import Queue
@@ -21,6 +22,8 @@ from pipelines.model import JobTask, queue_id
 from pipelines.ports import TaskState
 
 TASK_FUNCTION = "runners.tasks.run_job"
+RELEASE_BATCH_FUNCTION = "runners.tasks.run_release_batch"
+RELEASE_BATCH_TIMEOUT_SECONDS = 3600
 # RQ's own limit is a backstop; the runner enforces the job's timeout itself and
 # reports it, so RQ's must be longer than any job's timeout plus clean-up.
 RQ_TIMEOUT_MARGIN_SECONDS = 300
@@ -47,6 +50,24 @@ class RqJobQueue:
             )
         except redis.RedisError as exc:
             raise ExternalError(f"could not enqueue job {task.job_id}: {exc}") from exc
+
+    def enqueue_release_batch(
+        self, queue: str, release_id: int, batch: int, payload: dict[str, Any]
+    ) -> None:
+        task_id = f"shipway-release-{release_id}-batch-{batch}"
+        try:
+            if RqJob.exists(task_id, connection=self.connection):
+                return
+            Queue(queue, connection=self.connection, serializer=JSONSerializer).enqueue(
+                RELEASE_BATCH_FUNCTION,
+                payload,
+                job_id=task_id,
+                job_timeout=RELEASE_BATCH_TIMEOUT_SECONDS,
+                result_ttl=3600,
+                failure_ttl=24 * 3600,
+            )
+        except redis.RedisError as exc:
+            raise ExternalError(f"could not enqueue release {release_id}: {exc}") from exc
 
     def task_state(self, job_id: int) -> tuple[TaskState, datetime | None]:
         try:

@@ -12,6 +12,7 @@ from server.endpoints import (
     lint,
     pipelines,
     projects,
+    releases,
     runner_api,
     secrets,
     webhooks,
@@ -37,6 +38,21 @@ routes = [
         deployments.get_config,
         methods=["GET"],
     ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/releases",
+        releases.create,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/releases",
+        releases.history,
+        methods=["GET"],
+    ),
+    Route("/api/releases/{release_id:int}", releases.show, methods=["GET"]),
+    Route("/api/releases/{release_id:int}/pause", releases.pause, methods=["POST"]),
+    Route("/api/releases/{release_id:int}/resume", releases.resume, methods=["POST"]),
+    Route("/api/releases/{release_id:int}/close", releases.close, methods=["POST"]),
+    Route("/api/releases/{release_id:int}/mode", releases.switch_mode, methods=["POST"]),
     Route(
         "/api/projects/{name}/environments/{environment}/compose",
         deployments.get_compose,
@@ -76,4 +92,14 @@ routes = [
     Route("/api/runner/jobs/{job_id:int}/reports/scan", runner_api.scan_report, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/gate", runner_api.gate, methods=["POST"]),
     Route("/api/runner/jobs/{job_id:int}/finish", runner_api.finish, methods=["POST"]),
+    Route(
+        "/api/runner/releases/{release_id:int}/instances/{name}",
+        runner_api.release_instance,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/runner/releases/{release_id:int}/batches/{batch:int}/done",
+        runner_api.release_batch_done,
+        methods=["POST"],
+    ),
 ]

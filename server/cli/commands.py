@@ -401,3 +401,60 @@ def compose(api: ApiClient, args: Namespace) -> int:
         (args.output / name).write_text(content)
     print(f"wrote {args.output}/docker-compose.yml and {len(answer['files'])} mounted files")
     return 0
+
+
+def release_create(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {"image": args.image, "pause_mode": args.pause, "beta": args.beta}
+    if args.grouping:
+        body["grouping"] = args.grouping
+    else:
+        body["batches"] = args.batches
+    created = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/releases", body
+    )
+    if args.json:
+        _print_json(created)
+    else:
+        batches = " | ".join(", ".join(batch) for batch in created["batches"])
+        print(f"release {created['id']} of {args.environment}: {batches}")
+    return 0
+
+
+def release_show(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/releases/{args.release_id}")
+    if args.json:
+        _print_json(found)
+        return 0
+    print(f"release {found['id']} of {found['environment']}: {found['status']} ({found['image']})")
+    if found["reason"]:
+        print(f"  {found['reason']}")
+    for instance in found["instances"]:
+        print(f"  batch {instance['batch'] + 1} {instance['name']}: {instance['status']}")
+        for line in instance["log"].splitlines():
+            print(f"      {line}")
+    return 0
+
+
+def release_action(api: ApiClient, args: Namespace) -> int:
+    path = f"/api/releases/{args.release_id}/{args.release_command}"
+    body = {"pause_mode": args.mode} if args.release_command == "mode" else {}
+    changed = api.post(path, body)
+    if args.json:
+        _print_json(changed)
+    else:
+        print(f"release {changed['id']}: {changed['status']} (pause mode {changed['pause_mode']})")
+    return 0
+
+
+def release_list(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/projects/{args.project}/environments/{args.environment}/releases")
+    if args.json:
+        _print_json(found)
+        return 0
+    print(f"current version: {found['current_version'] or '-'}")
+    rows = [
+        [str(r["id"]), r["status"], r["image"], r["created_by"], r["created_at"][:19]]
+        for r in found["releases"]
+    ]
+    _table(rows, ["ID", "STATUS", "IMAGE", "BY", "CREATED"])
+    return 0

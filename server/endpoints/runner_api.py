@@ -16,11 +16,13 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
 from pipelines.model import BuiltImage
+from pipelines.release import InstanceStatus
 from pipelines.status import FailureKind
 from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import image_json, job_json
 from server.state import state_of
 from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
+from server.usecases.releases import batch_done, report_instance
 from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
 from server.usecases.scan_reports import MAX_SCAN_BYTES, attach_scan, judge_scan
@@ -155,6 +157,43 @@ async def gate(request: Request) -> JSONResponse:
     check_bearer(request, state.settings.runner_token, "runner")
     verdict = await run_in_threadpool(judge_scan, state.store, path_int(request, "job_id"))
     return JSONResponse(asdict(verdict))
+
+
+class InstanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: InstanceStatus
+    log: str = Field(max_length=200_000)
+
+
+class BatchDoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    failure: str | None = Field(default=None, max_length=10_000)
+
+
+async def release_instance(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, InstanceIn)
+    release_id = path_int(request, "release_id")
+    await run_in_threadpool(
+        report_instance, state.store, release_id, request.path_params["name"], body.status, body.log
+    )
+    return JSONResponse({"release_id": release_id, "status": body.status.value})
+
+
+async def release_batch_done(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, BatchDoneIn)
+    release = await run_in_threadpool(
+        batch_done,
+        state.store,
+        path_int(request, "release_id"),
+        path_int(request, "batch"),
+        body.failure,
+    )
+    state.engine.wake()
+    return JSONResponse({"release_id": release.id, "status": release.status.value})
 
 
 async def finish(request: Request) -> JSONResponse:

@@ -19,6 +19,7 @@ from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
 from server.store.pipelines import PipelineRepository
 from server.store.projects import ProjectRepository
+from server.store.releases import ReleaseRepository
 from server.store.runners import RunnerRepository
 from server.store.secrets import SecretRepository
 
@@ -36,6 +37,7 @@ class Store:
     images: ImageRepository
     artifacts: ArtifactRepository
     deployments: DeploymentRepository
+    releases: ReleaseRepository
     audit: AuditLog
 
     @classmethod
@@ -55,6 +57,7 @@ class Store:
             images=ImageRepository(engine),
             artifacts=ArtifactRepository(engine),
             deployments=DeploymentRepository(engine),
+            releases=ReleaseRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -241,6 +241,38 @@ port_allocations = sa.Table(
     sa.UniqueConstraint("project_id", "environment", "instance", "container_port"),
 )
 
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project_id", sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("image", sa.String(600), nullable=False),
+    sa.Column("config_version", sa.Integer, nullable=False),
+    sa.Column("compose", sa.Text, nullable=False),  # the file the release deploys, kept
+    sa.Column("files", sa.JSON, nullable=False),
+    sa.Column("batches", sa.JSON, nullable=False),
+    sa.Column("beta", sa.Boolean, nullable=False),
+    sa.Column("pause_mode", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("next_batch", sa.Integer, nullable=False),
+    sa.Column("batch_in_flight", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+)
+
+release_instances = sa.Table(
+    "release_instances",
+    metadata,
+    sa.Column("release_id", sa.ForeignKey("releases.id"), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("log", sa.Text, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,

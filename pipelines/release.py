@@ -1,0 +1,81 @@
+"""Releases (L1, L2, L8): an image rolled out to an environment, batch by batch.
+
+    running --batch done, pause wanted--> paused --resume--> running
+    running --last batch done--> success
+    running --an instance failed--> failed        paused/running --close--> failed
+
+A release is ``running`` while a batch is in flight or ready to go; the engine hands
+one batch at a time to a runner serving the environment's queue. Each instance goes
+through the steps of L3 in order and reports them. The status changes only through
+:func:`release_transition`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pipelines.errors import IllegalTransition
+from pipelines.rollout import PauseMode
+
+
+class ReleaseStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # waits for a person to resume it
+    SUCCESS = "success"  # every instance runs the new version, healthy
+    FAILED = "failed"  # an instance failed, or a person closed it
+
+    @property
+    def is_active(self) -> bool:
+        return self in (ReleaseStatus.RUNNING, ReleaseStatus.PAUSED)
+
+
+RELEASE_TRANSITIONS: dict[ReleaseStatus, frozenset[ReleaseStatus]] = {
+    ReleaseStatus.RUNNING: frozenset(
+        {ReleaseStatus.PAUSED, ReleaseStatus.SUCCESS, ReleaseStatus.FAILED}
+    ),
+    ReleaseStatus.PAUSED: frozenset({ReleaseStatus.RUNNING, ReleaseStatus.FAILED}),
+    ReleaseStatus.SUCCESS: frozenset(),
+    ReleaseStatus.FAILED: frozenset(),
+}
+
+
+def release_transition(current: ReleaseStatus, target: ReleaseStatus) -> ReleaseStatus:
+    if target not in RELEASE_TRANSITIONS[current]:
+        raise IllegalTransition(f"a {current} release cannot become {target}")
+    return target
+
+
+class InstanceStatus(StrEnum):
+    WAITING = "waiting"  # its batch has not started
+    DEPLOYING = "deploying"
+    HEALTHY = "healthy"  # runs the new version and passed its health check
+    FAILED = "failed"
+
+
+@dataclass
+class Release:
+    id: int
+    project_id: int
+    environment: str
+    image: str
+    config_version: int
+    batches: list[list[str]]
+    beta: bool
+    pause_mode: PauseMode
+    status: ReleaseStatus
+    next_batch: int  # the batch to run next (== len(batches) when all ran)
+    batch_in_flight: bool
+    created_by: str
+    created_at: datetime
+    reason: str | None = None  # why it failed or was closed; why a rollback was made
+    finished_at: datetime | None = None
+
+
+@dataclass
+class ReleaseInstance:
+    name: str
+    batch: int
+    status: InstanceStatus
+    log: str  # the steps, one line each, with their time

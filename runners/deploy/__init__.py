@@ -1,0 +1,1 @@
+"""Deploy backends: how a release's instances are replaced on a target."""

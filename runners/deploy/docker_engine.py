@@ -1,0 +1,160 @@
+"""Releases on the Docker Engine the runner talks to, through Debian's docker-compose.
+
+Each release's compose file (rendered and stored by the server) is written to a
+folder per application and environment, and every instance is one service of it.
+Replacing an instance, each step logged with its time (L3):
+
+    out of traffic (no-op until service discovery) -> PreStop (docker exec into the
+    old container) -> stop and remove the old container -> start the new one ->
+    PostStart (docker exec) -> health check until healthy, or timed out -> back in
+    traffic (no-op until service discovery)
+
+An instance killed over its memory limit is reported as such.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+COMPOSE_FILE = "docker-compose.yml"
+HOOK_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class InstanceOutcome:
+    name: str
+    healthy: bool
+    log: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+def compose_project(project: str, environment: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", f"shipway{project}{environment}".lower())
+
+
+class DockerEngineDeployer:
+    def __init__(self, client: docker.DockerClient, root: Path) -> None:
+        self.client = client
+        self.root = root
+
+    def prepare(self, project: str, environment: str, compose: str, files: dict[str, str]) -> Path:
+        folder = self.root / f"{project}-{environment}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / COMPOSE_FILE).write_text(compose)
+        for name, content in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(content)
+        return folder
+
+    def replace(
+        self,
+        folder: Path,
+        project: str,
+        environment: str,
+        name: str,
+        config: dict[str, Any],
+        on_step: Callable[[InstanceOutcome], None],
+    ) -> InstanceOutcome:
+        outcome = InstanceOutcome(name, healthy=False)
+
+        def step(text: str) -> None:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+            outcome.log.append(f"{stamp} {text}")
+            on_step(outcome)
+
+        hooks = config.get("hooks") or {}
+        step("out of traffic: nothing to do (no service discovery yet)")
+        old = self._container(name)
+        if old is not None and old.status == "running" and hooks.get("pre_stop"):
+            step(f"PreStop: {self._exec(old, hooks['pre_stop'])}")
+        compose = [
+            "docker-compose",
+            "-p",
+            compose_project(project, environment),
+            "-f",
+            COMPOSE_FILE,
+        ]
+        if old is not None:
+            self._run(folder, [*compose, "rm", "-s", "-f", name])
+            step("stopped and removed the old container")
+        else:
+            step("no old container")
+        self._run(folder, [*compose, "up", "-d", "--no-deps", name])
+        step("started the new container")
+        new = self._container(name)
+        if new is None:
+            outcome.reason = "the new container did not start"
+            step(f"FAILED: {outcome.reason}")
+            return outcome
+        if hooks.get("post_start"):
+            step(f"PostStart: {self._exec(new, hooks['post_start'])}")
+        healthy, detail = self._wait_healthy(name, config.get("health"))
+        step(f"health check: {detail}")
+        if not healthy:
+            outcome.reason = f"{name}: {detail}"
+            return outcome
+        step("back in traffic: nothing to do (no service discovery yet)")
+        outcome.healthy = True
+        on_step(outcome)
+        return outcome
+
+    def _container(self, name: str) -> Any:
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def _exec(self, container: Any, command: str) -> str:
+        result = container.exec_run(["/bin/sh", "-c", command])
+        output = (result.output or b"").decode(errors="replace").strip()[-200:]
+        return f"exit {result.exit_code}" + (f": {output}" if output else "")
+
+    def _run(self, folder: Path, argv: list[str]) -> None:
+        result = subprocess.run(
+            argv, cwd=folder, capture_output=True, text=True, timeout=300, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[4:])}: {result.stderr.strip()[-500:]}")
+
+    def _wait_healthy(self, name: str, health: dict[str, Any] | None) -> tuple[bool, str]:
+        """Healthy, or why not: unhealthy, timed out, exited, killed over its memory."""
+        if health:
+            budget = (
+                int(health.get("start_period", 0))
+                + (int(health.get("interval", 5)) + int(health.get("timeout", 3)))
+                * (int(health.get("retries", 3)) + 1)
+                + 5
+            )
+        else:
+            budget = 3  # no check: running for a few seconds counts as up
+        deadline = time.monotonic() + budget
+        started = time.monotonic()
+        while True:
+            container = self._container(name)
+            if container is None:
+                return False, "the container is gone"
+            state = container.attrs["State"]
+            if state.get("OOMKilled"):
+                return False, "killed: over its memory limit"
+            if state.get("Status") in ("exited", "dead"):
+                return False, f"exited with code {state.get('ExitCode')}"
+            status = (state.get("Health") or {}).get("Status")
+            if health and status == "healthy":
+                return True, f"healthy after {time.monotonic() - started:.1f}s"
+            if health and status == "unhealthy":
+                return False, "unhealthy"
+            if not health and time.monotonic() >= deadline:
+                return True, "running (no health check configured)"
+            if time.monotonic() >= deadline:
+                return False, f"not healthy within {budget}s"
+            time.sleep(0.5)

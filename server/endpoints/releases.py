@@ -1,0 +1,131 @@
+"""Releases: order one, follow it, pause, resume, switch its pause mode, close it;
+an environment's history and current version."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from pipelines.release import Release
+from pipelines.rollout import Grouping, PauseMode
+from server.endpoints.projects import API_ACTOR
+from server.http import check_bearer, parse_json, path_int
+from server.state import AppState, state_of
+from server.usecases import releases as usecase
+
+
+class ReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(min_length=1, max_length=600)
+    batches: int | None = Field(default=None, ge=1, le=100)
+    grouping: Grouping | None = None
+    pause_mode: PauseMode = PauseMode.AFTER_FIRST
+    beta: bool = False
+
+
+class ModeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pause_mode: PauseMode
+
+
+def release_json(release: Release, instances: list[Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": release.id,
+        "environment": release.environment,
+        "image": release.image,
+        "config_version": release.config_version,
+        "batches": release.batches,
+        "beta": release.beta,
+        "pause_mode": release.pause_mode.value,
+        "status": release.status.value,
+        "next_batch": release.next_batch,
+        "created_by": release.created_by,
+        "reason": release.reason,
+        "created_at": release.created_at.isoformat(),
+        "finished_at": release.finished_at.isoformat() if release.finished_at else None,
+    }
+    if instances is not None:
+        body["instances"] = [
+            {"name": i.name, "batch": i.batch, "status": i.status.value, "log": i.log}
+            for i in instances
+        ]
+    return body
+
+
+def _authorized(request: Request) -> AppState:
+    state = state_of(request)
+    check_bearer(request, state.settings.api_token, "API")
+    return state
+
+
+async def create(request: Request) -> JSONResponse:
+    state = _authorized(request)
+    body = await parse_json(request, ReleaseIn)
+    release = await run_in_threadpool(
+        functools.partial(
+            usecase.create_release,
+            state.store,
+            request.path_params["name"],
+            request.path_params["environment"],
+            body.image,
+            batches=body.batches,
+            grouping=body.grouping,
+            pause_mode=body.pause_mode,
+            beta=body.beta,
+            actor=API_ACTOR,
+        )
+    )
+    state.engine.wake()
+    return JSONResponse(release_json(release), status_code=201)
+
+
+async def history(request: Request) -> JSONResponse:
+    state = _authorized(request)
+    project = await run_in_threadpool(state.store.projects.by_name, request.path_params["name"])
+    found = await run_in_threadpool(
+        state.store.releases.of_environment, project.id, request.path_params["environment"]
+    )
+    return JSONResponse(
+        {
+            "current_version": usecase.current_version(found),
+            "releases": [release_json(release) for release in found],
+        }
+    )
+
+
+async def show(request: Request) -> JSONResponse:
+    state = _authorized(request)
+    release_id = path_int(request, "release_id")
+    release = await run_in_threadpool(state.store.releases.get, release_id)
+    instances = await run_in_threadpool(state.store.releases.instances, release_id)
+    return JSONResponse(release_json(release, instances))
+
+
+async def _act(request: Request, action: Any, *args: Any) -> JSONResponse:
+    state = _authorized(request)
+    call = functools.partial(action, state.store, path_int(request, "release_id"), *args, API_ACTOR)
+    release = await run_in_threadpool(call)
+    state.engine.wake()
+    return JSONResponse(release_json(release))
+
+
+async def pause(request: Request) -> JSONResponse:
+    return await _act(request, usecase.pause)
+
+
+async def resume(request: Request) -> JSONResponse:
+    return await _act(request, usecase.resume)
+
+
+async def close(request: Request) -> JSONResponse:
+    return await _act(request, usecase.close)
+
+
+async def switch_mode(request: Request) -> JSONResponse:
+    body = await parse_json(request, ModeIn)
+    return await _act(request, usecase.switch_mode, body.pause_mode)

@@ -1,0 +1,203 @@
+"""Releases and their instances; the one place a release's status changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from pipelines.errors import Conflict, NotFound
+from pipelines.release import (
+    InstanceStatus,
+    Release,
+    ReleaseInstance,
+    ReleaseStatus,
+    release_transition,
+)
+from pipelines.rollout import PauseMode
+from server.store.tables import release_instances, releases, utcnow
+
+
+@dataclass(frozen=True)
+class NewRelease:
+    project_id: int
+    environment: str
+    image: str
+    config_version: int
+    compose: str
+    files: dict[str, str]
+    batches: list[list[str]]
+    beta: bool
+    pause_mode: PauseMode
+    created_by: str
+    reason: str | None = None
+
+
+def _release(row: sa.Row[Any]) -> Release:
+    return Release(
+        id=row.id,
+        project_id=row.project_id,
+        environment=row.environment,
+        image=row.image,
+        config_version=row.config_version,
+        batches=[list(batch) for batch in row.batches],
+        beta=row.beta,
+        pause_mode=PauseMode(row.pause_mode),
+        status=ReleaseStatus(row.status),
+        next_batch=row.next_batch,
+        batch_in_flight=row.batch_in_flight,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        reason=row.reason,
+        finished_at=row.finished_at,
+    )
+
+
+class ReleaseRepository:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def create(self, new: NewRelease) -> Release:
+        """Store a running release; Conflict when the environment has one running or
+        paused already (one release per environment at a time)."""
+        with self.engine.begin() as conn:
+            busy = conn.execute(
+                sa.select(releases.c.id)
+                .where(
+                    releases.c.project_id == new.project_id,
+                    releases.c.environment == new.environment,
+                    releases.c.status.in_(
+                        [ReleaseStatus.RUNNING.value, ReleaseStatus.PAUSED.value]
+                    ),
+                )
+                .with_for_update()
+            ).first()
+            if busy is not None:
+                raise Conflict(
+                    f"release {busy.id} of {new.environment} is not finished: "
+                    "one release per environment at a time"
+                )
+            result = conn.execute(
+                releases.insert().values(
+                    project_id=new.project_id,
+                    environment=new.environment,
+                    image=new.image,
+                    config_version=new.config_version,
+                    compose=new.compose,
+                    files=new.files,
+                    batches=new.batches,
+                    beta=new.beta,
+                    pause_mode=new.pause_mode.value,
+                    status=ReleaseStatus.RUNNING.value,
+                    next_batch=0,
+                    batch_in_flight=False,
+                    created_by=new.created_by,
+                    reason=new.reason,
+                    created_at=utcnow(),
+                )
+            )
+            assert result.inserted_primary_key is not None
+            release_id = int(result.inserted_primary_key[0])
+            conn.execute(
+                release_instances.insert(),
+                [
+                    {
+                        "release_id": release_id,
+                        "name": name,
+                        "batch": index,
+                        "status": InstanceStatus.WAITING.value,
+                        "log": "",
+                    }
+                    for index, batch in enumerate(new.batches)
+                    for name in batch
+                ],
+            )
+            return _release(
+                conn.execute(sa.select(releases).where(releases.c.id == release_id)).one()
+            )
+
+    def get(self, release_id: int) -> Release:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(releases).where(releases.c.id == release_id)).first()
+        if row is None:
+            raise NotFound(f"release {release_id} does not exist")
+        return _release(row)
+
+    def compose(self, release_id: int) -> tuple[str, dict[str, str]]:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(releases.c.compose, releases.c.files).where(releases.c.id == release_id)
+            ).first()
+        if row is None:
+            raise NotFound(f"release {release_id} does not exist")
+        return row.compose, dict(row.files)
+
+    def of_environment(self, project_id: int, environment: str) -> list[Release]:
+        query = (
+            sa.select(releases)
+            .where(releases.c.project_id == project_id, releases.c.environment == environment)
+            .order_by(releases.c.id.desc())
+        )
+        with self.engine.begin() as conn:
+            return [_release(row) for row in conn.execute(query)]
+
+    def running(self) -> list[Release]:
+        query = sa.select(releases).where(releases.c.status == ReleaseStatus.RUNNING.value)
+        with self.engine.begin() as conn:
+            return [_release(row) for row in conn.execute(query.order_by(releases.c.id))]
+
+    def instances(self, release_id: int) -> list[ReleaseInstance]:
+        query = (
+            sa.select(release_instances)
+            .where(release_instances.c.release_id == release_id)
+            .order_by(release_instances.c.batch, release_instances.c.name)
+        )
+        with self.engine.begin() as conn:
+            return [
+                ReleaseInstance(row.name, row.batch, InstanceStatus(row.status), row.log)
+                for row in conn.execute(query)
+            ]
+
+    def update(
+        self,
+        release_id: int,
+        *,
+        status: ReleaseStatus | None = None,
+        expect: ReleaseStatus | None = None,
+        **changes: Any,
+    ) -> Release:
+        """Change a release; a status change goes through the transition table, and
+        ``expect`` makes any change conditional on the current status."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(releases).where(releases.c.id == release_id).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFound(f"release {release_id} does not exist")
+            current = ReleaseStatus(row.status)
+            if expect is not None and current is not expect:
+                raise Conflict(f"release {release_id} is {current}, not {expect}")
+            values = dict(changes)
+            if status is not None and status is not current:
+                release_transition(current, status)
+                values["status"] = status.value
+                if not status.is_active:
+                    values["finished_at"] = utcnow()
+            if values:
+                conn.execute(releases.update().where(releases.c.id == release_id).values(values))
+            return _release(
+                conn.execute(sa.select(releases).where(releases.c.id == release_id)).one()
+            )
+
+    def report_instance(self, release_id: int, name: str, status: InstanceStatus, log: str) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                release_instances.update()
+                .where(
+                    release_instances.c.release_id == release_id, release_instances.c.name == name
+                )
+                .values(status=status.value, log=log)
+            )
+        if updated.rowcount == 0:
+            raise NotFound(f"release {release_id} has no instance {name}")

@@ -1,0 +1,186 @@
+"""Release orders (L1, L2, L4 close, L8): create, advance batch by batch, pause,
+resume, switch the pause mode, close; history and current version per environment.
+
+Batches run on a runner serving the queue named after the environment (R1: each
+runner belongs to its environments), one batch at a time; the engine hands out the
+next batch when the previous one is done and no pause is wanted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pipelines.deploy_config import DeployConfig
+from pipelines.errors import Conflict, ExternalError, InvalidInput
+from pipelines.ports import JobQueue
+from pipelines.release import InstanceStatus, Release, ReleaseStatus
+from pipelines.rollout import Grouping, PauseMode, Plan, plan
+from server.compose import instance_name
+from server.store import Store
+from server.store.releases import NewRelease
+from server.usecases.deploy_config import compose_for
+
+log = logging.getLogger(__name__)
+
+
+def create_release(
+    store: Store,
+    project_name: str,
+    environment: str,
+    image: str,
+    *,
+    batches: int | None,
+    grouping: Grouping | None,
+    pause_mode: PauseMode,
+    beta: bool,
+    actor: str,
+    reason: str | None = None,
+) -> Release:
+    if not image or any(character.isspace() for character in image):
+        raise InvalidInput("image is the image reference to release", "image")
+    project = store.projects.by_name(project_name)
+    stored, rendered = compose_for(store, project_name, environment, image)
+    config = DeployConfig.model_validate(stored.config)
+    names = [instance_name(project.name, environment, i) for i in range(1, config.instances + 1)]
+    release_plan = plan(
+        names, batches=batches, grouping=grouping, beta=beta, stateful=config.type == "stateful"
+    )
+    release = store.releases.create(
+        NewRelease(
+            project_id=project.id,
+            environment=environment,
+            image=image,
+            config_version=stored.version,
+            compose=rendered.compose,
+            files=rendered.files,
+            batches=release_plan.batches,
+            beta=release_plan.beta,
+            pause_mode=pause_mode,
+            created_by=actor,
+            reason=reason,
+        )
+    )
+    store.audit.record(
+        actor,
+        "release.create",
+        "running",
+        f"release {release.id}",
+        {"project": project.name, "environment": environment, "image": image},
+    )
+    return release
+
+
+def advance_releases(store: Store, queue: JobQueue) -> None:
+    """Hand out the next batch of every running release that has none in flight, and
+    finish those whose batches all ran."""
+    for release in store.releases.running():
+        if release.batch_in_flight:
+            continue
+        if release.next_batch >= len(release.batches):
+            store.releases.update(
+                release.id, status=ReleaseStatus.SUCCESS, expect=ReleaseStatus.RUNNING
+            )
+            continue
+        try:
+            store.releases.update(release.id, expect=ReleaseStatus.RUNNING, batch_in_flight=True)
+        except Conflict:
+            continue
+        try:
+            queue.enqueue_release_batch(
+                release.environment, release.id, release.next_batch, batch_payload(store, release)
+            )
+        except ExternalError as exc:
+            log.warning("release %s: batch not handed out yet: %s", release.id, exc)
+            store.releases.update(release.id, batch_in_flight=False)
+
+
+def batch_payload(store: Store, release: Release) -> dict[str, Any]:
+    project = store.projects.get(release.project_id)
+    compose, files = store.releases.compose(release.id)
+    config = store.deployments.config(
+        release.project_id, release.environment, release.config_version
+    )
+    return {
+        "release_id": release.id,
+        "batch": release.next_batch,
+        "project": project.name,
+        "environment": release.environment,
+        "instances": release.batches[release.next_batch],
+        "compose": compose,
+        "files": files,
+        "config": config.config,
+    }
+
+
+def report_instance(
+    store: Store, release_id: int, name: str, status: InstanceStatus, log_text: str
+) -> None:
+    release = store.releases.get(release_id)
+    if not release.status.is_active:
+        raise Conflict(f"release {release_id} is {release.status}: it takes no report")
+    store.releases.report_instance(release_id, name, status, log_text)
+
+
+def batch_done(store: Store, release_id: int, batch: int, failure: str | None) -> Release:
+    """A runner finished a batch. A failure stops the release at this batch; otherwise
+    the next batch goes, unless the pause mode (read now: it may have changed) asks a
+    person first."""
+    release = store.releases.get(release_id)
+    if not release.status.is_active:
+        return release  # closed meanwhile: the report changes nothing
+    if batch != release.next_batch:
+        raise Conflict(f"release {release_id} is at batch {release.next_batch}, not {batch}")
+    if failure is not None:
+        return store.releases.update(
+            release_id, status=ReleaseStatus.FAILED, batch_in_flight=False, reason=failure
+        )
+    pause = Plan(release.batches, release.beta).pauses_after(batch, release.pause_mode)
+    last = batch + 1 >= len(release.batches)
+    status = ReleaseStatus.SUCCESS if last else (ReleaseStatus.PAUSED if pause else None)
+    return store.releases.update(
+        release_id, status=status, next_batch=batch + 1, batch_in_flight=False
+    )
+
+
+def pause(store: Store, release_id: int, actor: str) -> Release:
+    """Takes effect between batches: a batch in flight finishes first."""
+    release = store.releases.update(
+        release_id, status=ReleaseStatus.PAUSED, expect=ReleaseStatus.RUNNING
+    )
+    store.audit.record(actor, "release.pause", "paused", f"release {release_id}")
+    return release
+
+
+def resume(store: Store, release_id: int, actor: str) -> Release:
+    release = store.releases.update(
+        release_id, status=ReleaseStatus.RUNNING, expect=ReleaseStatus.PAUSED
+    )
+    store.audit.record(actor, "release.resume", "running", f"release {release_id}")
+    return release
+
+
+def switch_mode(store: Store, release_id: int, mode: PauseMode, actor: str) -> Release:
+    release = store.releases.get(release_id)
+    if not release.status.is_active:
+        raise Conflict(f"release {release_id} is {release.status}: its mode no longer matters")
+    updated = store.releases.update(release_id, pause_mode=mode.value)
+    store.audit.record(actor, "release.mode", mode.value, f"release {release_id}")
+    return updated
+
+
+def close(store: Store, release_id: int, actor: str) -> Release:
+    """End a release as failed (L4); instances already released keep running."""
+    release = store.releases.get(release_id)
+    if not release.status.is_active:
+        raise Conflict(f"release {release_id} is {release.status}: there is nothing to close")
+    closed = store.releases.update(
+        release_id, status=ReleaseStatus.FAILED, reason=f"closed by {actor}"
+    )
+    store.audit.record(actor, "release.close", "failed", f"release {release_id}")
+    return closed
+
+
+def current_version(releases: list[Release]) -> str | None:
+    """The image of the newest successful release, newest first in ``releases``."""
+    return next((r.image for r in releases if r.status is ReleaseStatus.SUCCESS), None)
