@@ -27,10 +27,9 @@ class JobQueue(Protocol):
         """The task's state and, once a runner took it, when."""
         ...
 
-    def enqueue_release_batch(
-        self, queue: str, release_id: int, batch: int, payload: dict[str, Any]
-    ) -> None:
-        """Hand one batch of a release to a runner serving ``queue``; once per batch."""
+    def enqueue_release_batch(self, queue: str, task_id: str, payload: dict[str, Any]) -> None:
+        """Hand one batch of a release to a runner serving ``queue``; a task id
+        already queued is not queued again."""
         ...
 
     def drop(self, job_id: int) -> None:

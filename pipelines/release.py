@@ -2,7 +2,8 @@
 
     running --batch done, pause wanted--> paused --resume--> running
     running --last batch done--> success
-    running --an instance failed--> failed        paused/running --close--> failed
+    running --an instance failed--> failed --retry failed instances--> running
+    paused/running --close--> failed (for good)
 
 A release is ``running`` while a batch is in flight or ready to go; the engine hands
 one batch at a time to a runner serving the environment's queue. Each instance goes
@@ -37,7 +38,8 @@ RELEASE_TRANSITIONS: dict[ReleaseStatus, frozenset[ReleaseStatus]] = {
     ),
     ReleaseStatus.PAUSED: frozenset({ReleaseStatus.RUNNING, ReleaseStatus.FAILED}),
     ReleaseStatus.SUCCESS: frozenset(),
-    ReleaseStatus.FAILED: frozenset(),
+    # Retrying the failed instances of a release that was not closed.
+    ReleaseStatus.FAILED: frozenset({ReleaseStatus.RUNNING}),
 }
 
 
@@ -71,6 +73,9 @@ class Release:
     created_at: datetime
     reason: str | None = None  # why it failed or was closed; why a rollback was made
     finished_at: datetime | None = None
+    closed: bool = False  # closed by a person: it cannot be retried
+    retries: int = 0  # how many times its failed instances were run again
+    rollback_of: int | None = None  # the successful release whose version it restores
 
 
 @dataclass

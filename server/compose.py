@@ -8,6 +8,7 @@ result, so a file Shipway stores is one compose accepts.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import subprocess
 import tempfile
@@ -103,13 +104,22 @@ def render(
     return RenderedCompose(compose + "\n", files)
 
 
+def compose_value(value: Any) -> str:
+    """A value as compose reads it literally: JSON (which is YAML) with every ``$``
+    doubled, since compose would otherwise interpolate ``$NAME`` from its own
+    environment."""
+    return json.dumps(value).replace("$", "$$")
+
+
 def _environment(templates: Path) -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # noqa: S701 - YAML, not HTML: values go through tojson
+        autoescape=False,  # noqa: S701 - YAML, not HTML: values go through compose_value
         keep_trailing_newline=True,
     )
+    environment.filters["value"] = compose_value
+    return environment
 
 
 def check(rendered: RenderedCompose) -> None:

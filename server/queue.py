@@ -51,10 +51,7 @@ class RqJobQueue:
         except redis.RedisError as exc:
             raise ExternalError(f"could not enqueue job {task.job_id}: {exc}") from exc
 
-    def enqueue_release_batch(
-        self, queue: str, release_id: int, batch: int, payload: dict[str, Any]
-    ) -> None:
-        task_id = f"shipway-release-{release_id}-batch-{batch}"
+    def enqueue_release_batch(self, queue: str, task_id: str, payload: dict[str, Any]) -> None:
         try:
             if RqJob.exists(task_id, connection=self.connection):
                 return
@@ -67,7 +64,7 @@ class RqJobQueue:
                 failure_ttl=24 * 3600,
             )
         except redis.RedisError as exc:
-            raise ExternalError(f"could not enqueue release {release_id}: {exc}") from exc
+            raise ExternalError(f"could not enqueue {task_id}: {exc}") from exc
 
     def task_state(self, job_id: int) -> tuple[TaskState, datetime | None]:
         try:

@@ -48,7 +48,13 @@ routes = [
         releases.history,
         methods=["GET"],
     ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/rollback",
+        releases.roll_back,
+        methods=["POST"],
+    ),
     Route("/api/releases/{release_id:int}", releases.show, methods=["GET"]),
+    Route("/api/releases/{release_id:int}/retry", releases.retry, methods=["POST"]),
     Route("/api/releases/{release_id:int}/pause", releases.pause, methods=["POST"]),
     Route("/api/releases/{release_id:int}/resume", releases.resume, methods=["POST"]),
     Route("/api/releases/{release_id:int}/close", releases.close, methods=["POST"]),

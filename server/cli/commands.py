@@ -458,3 +458,15 @@ def release_list(api: ApiClient, args: Namespace) -> int:
     ]
     _table(rows, ["ID", "STATUS", "IMAGE", "BY", "CREATED"])
     return 0
+
+
+def release_rollback(api: ApiClient, args: Namespace) -> int:
+    body = {"image": args.image, "reason": args.reason, "batches": args.batches}
+    created = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/rollback", body
+    )
+    if args.json:
+        _print_json(created)
+    else:
+        print(f"release {created['id']}: {created['reason']}")
+    return 0

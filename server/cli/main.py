@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     shown = release_sub.add_parser("show", help="a release, its instances and their steps")
     shown.add_argument("release_id", type=int)
     shown.set_defaults(api=commands.release_show)
-    for action in ("pause", "resume", "close"):
+    for action in ("pause", "resume", "close", "retry"):
         acted = release_sub.add_parser(action, help=f"{action} a release")
         acted.add_argument("release_id", type=int)
         acted.set_defaults(api=commands.release_action)
@@ -168,6 +168,13 @@ def _parser() -> argparse.ArgumentParser:
     moded.add_argument("release_id", type=int)
     moded.add_argument("mode", choices=["after_first", "after_every", "never"])
     moded.set_defaults(api=commands.release_action)
+    rolled = release_sub.add_parser("rollback", help="release again a version once released")
+    rolled.add_argument("project")
+    rolled.add_argument("environment")
+    rolled.add_argument("--image", required=True, help="the version (image) to go back to")
+    rolled.add_argument("--reason", required=True)
+    rolled.add_argument("--batches", type=int, default=1)
+    rolled.set_defaults(api=commands.release_rollback)
     history = release_sub.add_parser("list", help="an environment's releases, current version")
     history.add_argument("project")
     history.add_argument("environment")

@@ -28,6 +28,15 @@ class ReleaseIn(BaseModel):
     beta: bool = False
 
 
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(min_length=1, max_length=600)
+    reason: str = Field(min_length=1, max_length=2000)
+    batches: int | None = Field(default=None, ge=1, le=100)
+    grouping: Grouping | None = None
+    pause_mode: PauseMode = PauseMode.NEVER
+
+
 class ModeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pause_mode: PauseMode
@@ -46,6 +55,8 @@ def release_json(release: Release, instances: list[Any] | None = None) -> dict[s
         "next_batch": release.next_batch,
         "created_by": release.created_by,
         "reason": release.reason,
+        "closed": release.closed,
+        "rollback_of": release.rollback_of,
         "created_at": release.created_at.isoformat(),
         "finished_at": release.finished_at.isoformat() if release.finished_at else None,
     }
@@ -77,6 +88,27 @@ async def create(request: Request) -> JSONResponse:
             grouping=body.grouping,
             pause_mode=body.pause_mode,
             beta=body.beta,
+            actor=API_ACTOR,
+        )
+    )
+    state.engine.wake()
+    return JSONResponse(release_json(release), status_code=201)
+
+
+async def roll_back(request: Request) -> JSONResponse:
+    state = _authorized(request)
+    body = await parse_json(request, RollbackIn)
+    release = await run_in_threadpool(
+        functools.partial(
+            usecase.rollback,
+            state.store,
+            request.path_params["name"],
+            request.path_params["environment"],
+            body.image,
+            body.reason,
+            batches=body.batches,
+            grouping=body.grouping if body.batches is None else None,
+            pause_mode=body.pause_mode,
             actor=API_ACTOR,
         )
     )
@@ -124,6 +156,10 @@ async def resume(request: Request) -> JSONResponse:
 
 async def close(request: Request) -> JSONResponse:
     return await _act(request, usecase.close)
+
+
+async def retry(request: Request) -> JSONResponse:
+    return await _act(request, usecase.retry_failed)
 
 
 async def switch_mode(request: Request) -> JSONResponse:

@@ -32,6 +32,7 @@ class NewRelease:
     pause_mode: PauseMode
     created_by: str
     reason: str | None = None
+    rollback_of: int | None = None
 
 
 def _release(row: sa.Row[Any]) -> Release:
@@ -51,6 +52,9 @@ def _release(row: sa.Row[Any]) -> Release:
         created_at=row.created_at,
         reason=row.reason,
         finished_at=row.finished_at,
+        closed=row.closed,
+        retries=row.retries,
+        rollback_of=row.rollback_of,
     )
 
 
@@ -92,6 +96,9 @@ class ReleaseRepository:
                     status=ReleaseStatus.RUNNING.value,
                     next_batch=0,
                     batch_in_flight=False,
+                    closed=False,
+                    retries=0,
+                    rollback_of=new.rollback_of,
                     created_by=new.created_by,
                     reason=new.reason,
                     created_at=utcnow(),
@@ -189,6 +196,28 @@ class ReleaseRepository:
             return _release(
                 conn.execute(sa.select(releases).where(releases.c.id == release_id)).one()
             )
+
+    def reset_instances(self, release_id: int, batch: int) -> list[str]:
+        """The instances of ``batch`` that are not healthy, made waiting again."""
+        with self.engine.begin() as conn:
+            names = list(
+                conn.execute(
+                    sa.select(release_instances.c.name).where(
+                        release_instances.c.release_id == release_id,
+                        release_instances.c.batch == batch,
+                        release_instances.c.status != InstanceStatus.HEALTHY.value,
+                    )
+                ).scalars()
+            )
+            conn.execute(
+                release_instances.update()
+                .where(
+                    release_instances.c.release_id == release_id,
+                    release_instances.c.name.in_(names),
+                )
+                .values(status=InstanceStatus.WAITING.value)
+            )
+        return names
 
     def report_instance(self, release_id: int, name: str, status: InstanceStatus, log: str) -> None:
         with self.engine.begin() as conn:

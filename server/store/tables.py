@@ -257,6 +257,9 @@ releases = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("next_batch", sa.Integer, nullable=False),
     sa.Column("batch_in_flight", sa.Boolean, nullable=False),
+    sa.Column("closed", sa.Boolean, nullable=False, default=False),
+    sa.Column("retries", sa.Integer, nullable=False, default=0),  # times failed instances reran
+    sa.Column("rollback_of", sa.Integer, nullable=True),  # the release whose version it restores
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),

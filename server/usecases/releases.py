@@ -15,7 +15,7 @@ from pipelines.deploy_config import DeployConfig
 from pipelines.errors import Conflict, ExternalError, InvalidInput
 from pipelines.ports import JobQueue
 from pipelines.release import InstanceStatus, Release, ReleaseStatus
-from pipelines.rollout import Grouping, PauseMode, Plan, plan
+from pipelines.rollout import Grouping, PauseMode, Plan, plan, rollback_target
 from server.compose import instance_name
 from server.store import Store
 from server.store.releases import NewRelease
@@ -36,11 +36,13 @@ def create_release(
     beta: bool,
     actor: str,
     reason: str | None = None,
+    config_version: int | None = None,
+    rollback_of: int | None = None,
 ) -> Release:
     if not image or any(character.isspace() for character in image):
         raise InvalidInput("image is the image reference to release", "image")
     project = store.projects.by_name(project_name)
-    stored, rendered = compose_for(store, project_name, environment, image)
+    stored, rendered = compose_for(store, project_name, environment, image, config_version)
     config = DeployConfig.model_validate(stored.config)
     names = [instance_name(project.name, environment, i) for i in range(1, config.instances + 1)]
     release_plan = plan(
@@ -59,6 +61,7 @@ def create_release(
             pause_mode=pause_mode,
             created_by=actor,
             reason=reason,
+            rollback_of=rollback_of,
         )
     )
     store.audit.record(
@@ -88,7 +91,9 @@ def advance_releases(store: Store, queue: JobQueue) -> None:
             continue
         try:
             queue.enqueue_release_batch(
-                release.environment, release.id, release.next_batch, batch_payload(store, release)
+                release.environment,
+                f"shipway-release-{release.id}-batch-{release.next_batch}-{release.retries}",
+                batch_payload(store, release),
             )
         except ExternalError as exc:
             log.warning("release %s: batch not handed out yet: %s", release.id, exc)
@@ -98,6 +103,12 @@ def advance_releases(store: Store, queue: JobQueue) -> None:
 def batch_payload(store: Store, release: Release) -> dict[str, Any]:
     project = store.projects.get(release.project_id)
     compose, files = store.releases.compose(release.id)
+    # A retried batch replaces only the instances that are not healthy yet.
+    healthy = {
+        instance.name
+        for instance in store.releases.instances(release.id)
+        if instance.status is InstanceStatus.HEALTHY
+    }
     config = store.deployments.config(
         release.project_id, release.environment, release.config_version
     )
@@ -106,7 +117,7 @@ def batch_payload(store: Store, release: Release) -> dict[str, Any]:
         "batch": release.next_batch,
         "project": project.name,
         "environment": release.environment,
-        "instances": release.batches[release.next_batch],
+        "instances": [n for n in release.batches[release.next_batch] if n not in healthy],
         "compose": compose,
         "files": files,
         "config": config.config,
@@ -175,10 +186,69 @@ def close(store: Store, release_id: int, actor: str) -> Release:
     if not release.status.is_active:
         raise Conflict(f"release {release_id} is {release.status}: there is nothing to close")
     closed = store.releases.update(
-        release_id, status=ReleaseStatus.FAILED, reason=f"closed by {actor}"
+        release_id, status=ReleaseStatus.FAILED, reason=f"closed by {actor}", closed=True
     )
     store.audit.record(actor, "release.close", "failed", f"release {release_id}")
     return closed
+
+
+def retry_failed(store: Store, release_id: int, actor: str) -> Release:
+    """Run again the instances that failed (and those of their batch not reached),
+    and go on from there (L4)."""
+    release = store.releases.get(release_id)
+    if release.status is not ReleaseStatus.FAILED or release.closed:
+        why = "was closed" if release.closed else f"is {release.status}"
+        raise Conflict(f"release {release_id} {why}: only a failed release is retried")
+    names = store.releases.reset_instances(release_id, release.next_batch)
+    retried = store.releases.update(
+        release_id,
+        status=ReleaseStatus.RUNNING,
+        expect=ReleaseStatus.FAILED,
+        reason=None,
+        finished_at=None,
+        retries=release.retries + 1,
+    )
+    store.audit.record(
+        actor, "release.retry", "running", f"release {release_id}", {"instances": names}
+    )
+    return retried
+
+
+def rollback(
+    store: Store,
+    project_name: str,
+    environment: str,
+    image: str,
+    reason: str,
+    *,
+    batches: int | None,
+    grouping: Grouping | None,
+    pause_mode: PauseMode,
+    actor: str,
+) -> Release:
+    """A new release of a version once released successfully to this environment,
+    with the configuration it ran with (L4); refused before a first success."""
+    if not reason.strip():
+        raise InvalidInput("a rollback says why", "reason")
+    project = store.projects.by_name(project_name)
+    history = store.releases.of_environment(project.id, environment)
+    successes = [r for r in history if r.status is ReleaseStatus.SUCCESS]
+    rollback_target([r.image for r in successes], image)
+    source = next(r for r in successes if r.image == image)
+    return create_release(
+        store,
+        project_name,
+        environment,
+        image,
+        batches=batches,
+        grouping=grouping,
+        pause_mode=pause_mode,
+        beta=False,
+        actor=actor,
+        reason=f"rollback to release {source.id}: {reason.strip()}",
+        config_version=source.config_version,
+        rollback_of=source.id,
+    )
 
 
 def current_version(releases: list[Release]) -> str | None:

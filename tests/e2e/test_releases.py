@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -126,3 +127,83 @@ def test_batches_pause_resume_and_a_failed_health_check(
     assert [r["status"] for r in history["releases"]] == ["failed", "success"]
     listing = deployment.cli("release", "list", app, "staging")
     assert f"current version: {busybox}" in listing.stdout
+
+
+def test_retry_rollback_memory_and_stateful(
+    deployment: Deployment,
+    deploy_runner: ShipwayProcess,
+    busybox: str,
+    app: str,
+    docker_client: docker.DockerClient,
+    repository: Repository,
+    tmp_path: Path,
+) -> None:
+    deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
+    base = f"/api/projects/{app}/environments/staging"
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    gated = {
+        "type": "stateful",
+        "instances": 3,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+        "directories": [{"host": str(flags), "container": "/flags"}],
+        "health": {"command": "test -f /flags/ok", "interval": 1, "timeout": 1, "retries": 1},
+    }
+    other = f"shipway/test-release:{app}"
+    docker_client.images.get(busybox).tag(other)
+    try:
+        with deployment.api() as api:
+            refused = api.post(f"{base}/rollback", json={"image": busybox, "reason": "bad"})
+            assert refused.status_code == 409
+            assert "never had a successful release" in refused.json()["error"]
+            api.put(f"{base}/config", json=gated)
+            order = {"image": busybox, "batches": 1, "pause_mode": "never"}
+            first = api.post(f"{base}/releases", json=order).json()
+        # Stateful: one by one, in order, whatever the order asked.
+        assert first["batches"] == [[f"{app}-staging-{i}"] for i in (1, 2, 3)]
+        failed = release(deployment, first["id"], "failed")
+        assert failed["reason"] == f"{app}-staging-1: unhealthy"
+
+        # Each stateful instance has its own data folder; make every one healthy.
+        for index in (1, 2, 3):
+            (flags / f"{app}-staging-{index}").mkdir(exist_ok=True)
+            (flags / f"{app}-staging-{index}" / "ok").write_text("")
+        retried = deployment.cli("release", "retry", str(first["id"]))
+        assert retried.returncode == 0, retried.stderr
+        release(deployment, first["id"], "success")
+
+        with deployment.api() as api:
+            second = api.post(
+                f"{base}/releases",
+                json={"image": other, "grouping": "all_at_once", "pause_mode": "never"},
+            ).json()
+        release(deployment, second["id"], "success")
+        rolled = deployment.cli(
+            "release", "rollback", app, "staging", "--image", busybox, "--reason", "login broke"
+        )
+        assert rolled.returncode == 0, rolled.stderr
+        assert f"rollback to release {first['id']}: login broke" in rolled.stdout
+        with deployment.api() as api:
+            history = api.get(f"{base}/releases").json()
+        release(deployment, history["releases"][0]["id"], "success")
+        with deployment.api() as api:
+            assert api.get(f"{base}/releases").json()["current_version"] == busybox
+            never = api.post(f"{base}/rollback", json={"image": "nope:1", "reason": "x"})
+            assert never.status_code == 409
+
+            # Over its memory limit, an instance is killed and the release says so.
+            api.put(
+                f"{base}/config",
+                json={
+                    "instances": 1,
+                    "resources": {"memory": "16m"},
+                    "command": ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+                },
+            )
+            oom = api.post(
+                f"{base}/releases", json={"image": busybox, "batches": 1, "pause_mode": "never"}
+            ).json()
+        killed = release(deployment, oom["id"], "failed")
+        assert killed["reason"] == f"{app}-staging-1: killed: over its memory limit"
+    finally:
+        docker_client.images.remove(other, force=True)

@@ -69,7 +69,8 @@ def test_the_rendered_file_is_what_compose_reads(busybox: str) -> None:
     first = document["services"]["hello-staging-1"]
     assert first["ports"] == ["20001:8000"]
     assert first["mem_limit"] == 64 * 1024 * 1024
-    assert first["environment"]["GREETING"] == 'hi "there" $HOME'  # no YAML, no shell
+    # No YAML, no shell, no compose interpolation: "$" reaches compose doubled.
+    assert first["environment"]["GREETING"] == 'hi "there" $$HOME'
     assert first["environment"]["SHIPWAY_INSTANCE"] == "hello-staging-1"
     assert "/tmp/shipway-compose-test/hello-staging-1:/data" in first["volumes"]  # stateful
     assert first["labels"]["io.shipway.config-version"] == "3"
@@ -124,6 +125,8 @@ def test_two_applications_run_side_by_side(
     for port in ports:
         answer = httpx.get(f"http://127.0.0.1:{port}/index.html", timeout=5)
         assert answer.text == "hello from a mounted file\n"
-    inspected = docker_client.containers.get("alpha-staging-1").attrs["HostConfig"]
+    running = docker_client.containers.get("alpha-staging-1")
+    assert 'GREETING=hi "there" $HOME' in running.attrs["Config"]["Env"]
+    inspected = running.attrs["HostConfig"]
     assert inspected["Memory"] == 64 * 1024 * 1024
     assert inspected["NanoCpus"] == 500_000_000
