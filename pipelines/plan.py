@@ -91,6 +91,8 @@ def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
         image = _built_from(job)
     elif job.kind is JobKind.SCAN:
         image = job.image or SCANNERS_IMAGE
+    elif job.kind is JobKind.DEPLOY:
+        image = f"release to {job.environment}"
     else:
         image = job.image or spec.image or ""
     allow_failure = job.allow_failure
@@ -137,15 +139,18 @@ def _scan_settings(job: JobSpec) -> dict[str, Any]:
     return {"analysers": job.analysers, "paths": job.paths, "gate": job.gate}
 
 
-def _no_settings(job: JobSpec) -> None:
-    return None  # deploy jobs are refused by parse_spec until they exist
+def _deploy_settings(job: JobSpec) -> dict[str, Any]:
+    release = job.release.model_dump() if job.release else {"pause_mode": "never", "beta": False}
+    if release.get("batches") is None and release.get("grouping") is None:
+        release["batches"] = 1
+    return {"release": release, "image_job": job.image_job}
 
 
 _SETTINGS: dict[JobKind, Callable[[JobSpec], dict[str, Any] | None]] = {
     JobKind.SCRIPT: _script_settings,
     JobKind.IMAGE: _image_settings,
     JobKind.SCAN: _scan_settings,
-    JobKind.DEPLOY: _no_settings,
+    JobKind.DEPLOY: _deploy_settings,
 }
 
 

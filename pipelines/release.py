@@ -76,6 +76,7 @@ class Release:
     closed: bool = False  # closed by a person: it cannot be retried
     retries: int = 0  # how many times its failed instances were run again
     rollback_of: int | None = None  # the successful release whose version it restores
+    job_id: int | None = None  # the pipeline's deploy job that ordered it
 
 
 @dataclass

@@ -57,6 +57,7 @@ from pipelines.spec_types import (
     VARIABLE,
     Duration,
     JobKind,
+    ReleaseSpec,
     ReportsSpec,
     RetrySpec,
     RuleSpec,
@@ -90,6 +91,8 @@ class JobSpec(BaseModel):
     analysers: list[Literal["ruff", "bandit"]] | None = None  # kind scan: which to run
     paths: list[str] | None = None  # kind scan: what to scan (default: everything)
     gate: dict[str, int] | None = None  # kind scan: maximum count per metric
+    release: ReleaseSpec | None = None  # kind deploy: batches, pause mode
+    image_job: str | None = None  # kind deploy: the image job whose image it releases
     needs: list[str] | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
@@ -195,9 +198,32 @@ class PipelineSpec(BaseModel):
                 problems.append((where, f"no job is named {needed!r}"))
             elif self._is_later(other.stage, job.stage):
                 problems.append((where, f"{needed!r} is in the later stage {other.stage!r}"))
+        if job.kind is JobKind.DEPLOY:
+            problems.extend(self._image_job_problems(name, job))
         if job.needs is not None and len(set(job.needs)) != len(job.needs):
             problems.append((("jobs", name, "needs"), "a job is listed twice"))
         return problems
+
+    def _image_job_problems(self, name: str, job: JobSpec) -> list[tuple[Path, str]]:
+        """The image job a deploy job releases: named, or the only one; and it runs
+        before the deploy job (an earlier stage, or in its needs)."""
+        images = [other for other, spec in self.jobs.items() if spec.kind is JobKind.IMAGE]
+        where: Path = ("jobs", name, "image_job") if job.image_job else ("jobs", name)
+        chosen = job.image_job
+        if chosen is None:
+            if len(images) != 1:
+                return [(where, "name the image job to release with image_job")]
+            chosen = images[0]
+        elif chosen not in images:
+            return [(where, f"{chosen!r} is not an image job of this file")]
+        upstream = (
+            job.needs
+            if job.needs is not None
+            else [other for other in self.jobs if self._is_later(job.stage, self.jobs[other].stage)]
+        )
+        if chosen not in upstream:
+            return [(where, f"the image job {chosen!r} must run before: an earlier stage or needs")]
+        return []
 
     def _is_later(self, stage: str, than: str) -> bool:
         if stage not in self.stages or than not in self.stages:
@@ -207,7 +233,12 @@ class PipelineSpec(BaseModel):
 
 _IMAGE_KEYS = ("layers", "dockerfile", "context", "repository", "runtime_mounts")
 _SCAN_KEYS = ("analysers", "paths", "gate")
-_KIND_KEYS = {JobKind.IMAGE: _IMAGE_KEYS, JobKind.SCAN: _SCAN_KEYS, JobKind.SCRIPT: ("reports",)}
+_KIND_KEYS = {
+    JobKind.IMAGE: _IMAGE_KEYS,
+    JobKind.SCAN: _SCAN_KEYS,
+    JobKind.SCRIPT: ("reports",),
+    JobKind.DEPLOY: ("release", "image_job"),
+}
 
 
 def _a(kind: JobKind) -> str:
@@ -229,6 +260,13 @@ def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
         problems.append(((*where, "script"), "required key is missing"))
     if job.kind is not JobKind.SCRIPT and "script" in given:
         problems.append(((*where, "script"), f"{_a(job.kind)} job runs no script: Shipway runs it"))
+    if job.kind is JobKind.DEPLOY:
+        if job.environment is None:
+            problems.append((where, "a deploy job names the environment it releases to"))
+        if "image" in given:
+            problems.append(
+                ((*where, "image"), "a deploy job releases an image job's image: see image_job")
+            )
     if job.kind is JobKind.IMAGE:
         if "image" in given:
             problems.append(

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from pipelines.retry import RETRY_ANY
 from pipelines.scan import GATE_METRICS
@@ -97,9 +104,7 @@ class JobKind(StrEnum):
     DEPLOY = "deploy"  # release to an environment in batches
 
 
-RESERVED_KINDS = {
-    JobKind.DEPLOY: "the built-in deployment",
-}
+RESERVED_KINDS: dict[JobKind, str] = {}
 
 RETRY_ON = (RETRY_ANY, *(kind.value for kind in FailureKind))
 MAX_RETRIES = 5
@@ -152,3 +157,20 @@ def check_gate(gate: dict[str, int] | None) -> dict[str, int] | None:
         if maximum < 0:
             raise ValueError(f"{metric}: a maximum is 0 or more")
     return gate
+
+
+class ReleaseSpec(BaseModel):
+    """How a deploy job releases: a batch count or a grouping, and a pause mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batches: int | None = Field(default=None, ge=1, le=100)
+    grouping: Literal["two_groups", "all_at_once", "one_by_one"] | None = None
+    pause_mode: Literal["after_first", "after_every", "never"] = "never"
+    beta: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ReleaseSpec:
+        if self.batches is not None and self.grouping is not None:
+            raise ValueError("give batches or grouping, not both")
+        return self

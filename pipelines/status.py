@@ -38,6 +38,7 @@ class FailureKind(StrEnum):
     SCRIPT_FAILURE = "script_failure"  # the script exited non-zero
     TEST_FAILURE = "test_failure"  # the script passed, but its test report has failures
     QUALITY_GATE = "quality_gate"  # a scan's findings break the pipeline file's gate
+    DEPLOY_FAILURE = "deploy_failure"  # the release a deploy job ordered failed
     TIMEOUT = "timeout"  # the job ran past its timeout and was stopped
     RUNNER_LOST = "runner_lost"  # the runner or the job's process died
     SYSTEM_FAILURE = "system_failure"  # the job could not run: image, Docker, source

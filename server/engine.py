@@ -21,6 +21,7 @@ from pipelines.errors import ExternalError, ShipwayError
 from pipelines.ports import JobQueue, SourceRepository
 from server.store import Store
 from server.store.tables import utcnow
+from server.usecases.deploy_jobs import settle_deploy_jobs
 from server.usecases.dispatch import advance_pipeline, requeue_lost_tasks, requeue_pending
 from server.usecases.plan import plan_pipeline
 from server.usecases.releases import advance_releases
@@ -95,3 +96,4 @@ class Engine:
         for pipeline_id in self.store.pipelines.open_ids():
             advance_pipeline(self.store, self.queue, pipeline_id)
         advance_releases(self.store, self.queue)
+        settle_deploy_jobs(self.store)

@@ -33,6 +33,7 @@ class NewRelease:
     created_by: str
     reason: str | None = None
     rollback_of: int | None = None
+    job_id: int | None = None
 
 
 def _release(row: sa.Row[Any]) -> Release:
@@ -55,6 +56,7 @@ def _release(row: sa.Row[Any]) -> Release:
         closed=row.closed,
         retries=row.retries,
         rollback_of=row.rollback_of,
+        job_id=row.job_id,
     )
 
 
@@ -99,6 +101,7 @@ class ReleaseRepository:
                     closed=False,
                     retries=0,
                     rollback_of=new.rollback_of,
+                    job_id=new.job_id,
                     created_by=new.created_by,
                     reason=new.reason,
                     created_at=utcnow(),
@@ -130,6 +133,11 @@ class ReleaseRepository:
         if row is None:
             raise NotFound(f"release {release_id} does not exist")
         return _release(row)
+
+    def of_job(self, job_id: int) -> Release | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(releases).where(releases.c.job_id == job_id)).first()
+        return _release(row) if row is not None else None
 
     def compose(self, release_id: int) -> tuple[str, dict[str, str]]:
         with self.engine.begin() as conn:

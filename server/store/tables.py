@@ -260,6 +260,7 @@ releases = sa.Table(
     sa.Column("closed", sa.Boolean, nullable=False, default=False),
     sa.Column("retries", sa.Integer, nullable=False, default=0),  # times failed instances reran
     sa.Column("rollback_of", sa.Integer, nullable=True),  # the release whose version it restores
+    sa.Column("job_id", sa.Integer, nullable=True, unique=True),  # the deploy job that made it
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),

@@ -16,6 +16,7 @@ from pipelines.ports import JobQueue
 from pipelines.schedule import current_attempts
 from pipelines.status import Status
 from server.store import Store
+from server.usecases.releases import close
 
 
 def cancel_job(store: Store, queue: JobQueue, job_id: int, actor: str) -> Job:
@@ -72,6 +73,10 @@ def _cancel(store: Store, queue: JobQueue, job: Job, reason: str) -> Job | None:
         canceled = store.jobs.change_status(
             job.id, Status.CANCELED, expect=was, failure_reason=reason
         )
+    if job.kind == "deploy":
+        release = store.releases.of_job(job.id)
+        if release is not None and release.status.is_active:
+            close(store, release.id, reason.removeprefix("canceled by "))
     if was is Status.PENDING:
         # A runner that took the task already is refused: the job is not pending.
         with contextlib.suppress(ExternalError):

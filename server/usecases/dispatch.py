@@ -14,6 +14,7 @@ from pipelines.retry import retries_automatically
 from pipelines.schedule import current_attempts, next_steps
 from pipelines.status import Status
 from server.store import Store
+from server.usecases.deploy_jobs import DEPLOY, start_deploy
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,11 @@ def advance_pipeline(store: Store, queue: JobQueue, pipeline_id: int) -> Status:
         _change(store, job_id, Status.MANUAL)
     for job_id in decision.start:
         if _change(store, job_id, Status.PENDING):
-            _enqueue(store, queue, job_id)
+            job = store.jobs.get(job_id)
+            if job.kind == DEPLOY:
+                start_deploy(store, job)  # the server runs deploy jobs itself
+            else:
+                _enqueue(store, queue, job_id)
     return store.pipelines.settle(pipeline_id)
 
 
@@ -76,7 +81,7 @@ def _retry_automatically(store: Store, jobs: list[Job]) -> bool:
 def requeue_pending(store: Store, queue: JobQueue) -> int:
     """Enqueue every pending job again, for a server that stopped between marking a
     job pending and enqueuing it. Jobs still queued are not queued twice."""
-    pending = store.jobs.with_status(Status.PENDING)
+    pending = [job for job in store.jobs.with_status(Status.PENDING) if job.kind != DEPLOY]
     for job in pending:
         queue.enqueue(job.queue, store.jobs.task(job.id))
     return len(pending)
@@ -87,6 +92,8 @@ def requeue_lost_tasks(store: Store, queue: JobQueue, now: datetime) -> list[int
     took and died with before claiming; return their ids."""
     requeued = []
     for job in store.jobs.with_status(Status.PENDING):
+        if job.kind == DEPLOY:
+            continue  # no task: the server runs it
         state, taken_at = queue.task_state(job.id)
         if not needs_requeue(state, taken_at, now):
             continue

@@ -38,6 +38,7 @@ def create_release(
     reason: str | None = None,
     config_version: int | None = None,
     rollback_of: int | None = None,
+    job_id: int | None = None,
 ) -> Release:
     if not image or any(character.isspace() for character in image):
         raise InvalidInput("image is the image reference to release", "image")
@@ -62,6 +63,7 @@ def create_release(
             created_by=actor,
             reason=reason,
             rollback_of=rollback_of,
+            job_id=job_id,
         )
     )
     store.audit.record(

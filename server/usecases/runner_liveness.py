@@ -21,7 +21,9 @@ def fail_lost_jobs(store: Store, now: datetime) -> list[LostJob]:
     """Mark failed every running job whose runner is gone; return what was failed."""
     runners = {runner.name: runner for runner in store.runners.all()}
     failed = []
-    for lost in lost_jobs(store.jobs.with_status(Status.RUNNING), runners, now):
+    # Deploy jobs run in the server, not on a runner: they follow their release.
+    running = [job for job in store.jobs.with_status(Status.RUNNING) if job.kind != "deploy"]
+    for lost in lost_jobs(running, runners, now):
         try:
             store.jobs.change_status(
                 lost.job_id,

@@ -12,8 +12,9 @@ import docker
 import pytest
 
 from tests.conftest import remove_runner_containers
+from tests.e2e.test_push_to_pipeline import finished, job_log, pushed_pipeline
 from tests.support.git import Repository
-from tests.support.services import Deployment, ShipwayProcess, wait_until
+from tests.support.services import Deployment, RegistryServer, ShipwayProcess, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -207,3 +208,54 @@ def test_retry_rollback_memory_and_stateful(
         assert killed["reason"] == f"{app}-staging-1: killed: over its memory limit"
     finally:
         docker_client.images.remove(other, force=True)
+
+
+def test_a_pipelines_deploy_job_releases_its_image_to_staging(
+    deployment: Deployment,
+    deploy_runner: ShipwayProcess,
+    busybox: str,
+    app: str,
+    repository: Repository,
+    registry: RegistryServer,
+    images_made: None,
+) -> None:
+    deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
+    with deployment.api() as api:
+        api.put(
+            f"/api/projects/{app}/environments/staging/config",
+            json={
+                "instances": 2,
+                "ports": [{"container": 8000}],
+                "health": {"command": "wget -q -O /dev/null http://127.0.0.1:8000/", "interval": 1},
+            },
+        )
+    repository.commit(
+        {
+            ".shipway.yml": f"""
+stages: [package, deploy]
+jobs:
+  image:
+    stage: package
+    kind: image
+    layers:
+      os: {busybox}
+      app: {{copy: [site/], workdir: /srv/www, command: [httpd, -f, -p, "8000", -h, /srv/www]}}
+  staging:
+    stage: deploy
+    kind: deploy
+    environment: staging
+    release: {{grouping: one_by_one}}
+""",
+            "site/index.html": "deployed by a pipeline\n",
+        }
+    )
+    pipeline = finished(deployment, pushed_pipeline(repository.push()), timeout=120)
+    jobs = {job["name"]: job for job in pipeline["jobs"]}
+    assert pipeline["status"] == "success", job_log(deployment, jobs["staging"]["id"])
+    (image,) = pipeline["images"]
+    with deployment.api() as api:
+        history = api.get(f"/api/projects/{app}/environments/staging/releases").json()
+    assert history["current_version"] == image["reference"]
+    (made,) = history["releases"]
+    assert made["batches"] == [[f"{app}-staging-1"], [f"{app}-staging-2"]]
+    assert f"Release {made['id']} succeeded" in job_log(deployment, jobs["staging"]["id"])

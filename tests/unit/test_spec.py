@@ -228,7 +228,7 @@ jobs:
         ("needs: [nope]", "line 5: jobs.a.needs[0]: no job is named 'nope'"),
         ("needs: [a]", "line 5: jobs.a.needs[0]: a job cannot need itself"),
         ("needs: [b]", "line 5: jobs.a.needs[0]: 'b' is in the later stage 'deploy'"),
-        ("kind: deploy", "line 5: jobs.a.kind: kind 'deploy' is reserved for the built-in"),
+        ("kind: deploy", "line 4: jobs.a: a deploy job names the environment it releases to"),
         ("dockerfile: Dockerfile", "line 5: jobs.a.dockerfile: only an image job (kind: image)"),
         ("when: sometimes", "line 5: jobs.a.when: Input should be 'on_success'"),
         ("retry: 9", "line 5: jobs.a.retry.max: Input should be less than or equal to 5"),
@@ -369,3 +369,47 @@ def test_a_scan_job_and_its_gate() -> None:
         "jobs.scan.analysers[0]: Input should be 'ruff' or 'bandit'" in problem
         for problem in problems(text + "    analysers: [pylint]\n")
     )
+
+
+DEPLOYING = """
+stages: [package, deploy]
+jobs:
+  image:
+    stage: package
+    kind: image
+    layers: {os: base, app: {copy: [src/], command: [run]}}
+  staging:
+    stage: deploy
+    kind: deploy
+    environment: staging
+    release: {batches: 2, pause_mode: after_first}
+"""
+
+
+def test_a_deploy_job_releases_the_image_of_the_pipeline() -> None:
+    drafts = {draft.name: draft for draft in plan_jobs(parse_spec(DEPLOYING))}
+    staging = drafts["staging"]
+    assert (staging.kind, staging.environment) == ("deploy", "staging")
+    assert staging.settings == {
+        "release": {"batches": 2, "grouping": None, "pause_mode": "after_first", "beta": False},
+        "image_job": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("    stage: deploy\n    kind: deploy", "    stage: package\n    kind: deploy"),
+            "jobs.staging: the image job 'image' must run before",
+        ),
+        (
+            ("release: {batches: 2", "image_job: nope\n    release: {batches: 2"),
+            "jobs.staging.image_job: 'nope' is not an image job",
+        ),
+        (("pause_mode: after_first}", "grouping: all_at_once}"), "give batches or grouping"),
+    ],
+)
+def test_deploy_job_mistakes(change: tuple[str, str], expected: str) -> None:
+    text = DEPLOYING.replace(*change)
+    assert any(expected in problem for problem in problems(text)), problems(text)

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("closed", sa.Boolean(), nullable=False),
         sa.Column("retries", sa.Integer(), nullable=False),
         sa.Column("rollback_of", sa.Integer(), nullable=True),
+        sa.Column("job_id", sa.Integer(), nullable=True),
         sa.Column("created_by", sa.String(length=255), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -44,6 +45,7 @@ def upgrade() -> None:
             ["project_id"], ["projects.id"], name=op.f("fk_releases_project_id_projects")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_releases")),
+        sa.UniqueConstraint("job_id", name=op.f("uq_releases_job_id")),
     )
     op.create_index(op.f("ix_releases_project_id"), "releases", ["project_id"], unique=False)
     op.create_table(

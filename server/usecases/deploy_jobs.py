@@ -1,0 +1,116 @@
+"""A pipeline's deploy jobs (``kind: deploy``): each orders a release of the image the
+pipeline built to its environment, and ends as the release ends.
+
+The server runs them itself: a deploy job goes pending (taking its environment's
+lock), then running once its release is ordered; a release still running in that
+environment keeps it pending until it ends. A paused release keeps the job running
+until someone resumes or closes it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pipelines.errors import Conflict, NotFound, ShipwayError
+from pipelines.model import Job
+from pipelines.release import ReleaseStatus
+from pipelines.rollout import Grouping, PauseMode
+from pipelines.status import FailureKind, Status
+from server.store import Store
+from server.usecases.releases import create_release
+
+log = logging.getLogger(__name__)
+DEPLOY = "deploy"
+ENGINE = "shipway"
+
+
+def _say(store: Store, job_id: int, text: str) -> None:
+    _, length = store.logs.read(job_id)
+    store.logs.append(job_id, length, text)
+
+
+def start_deploy(store: Store, job: Job) -> None:
+    """Order the job's release; fail the job when it cannot be ordered, leave it
+    pending while another release of the environment runs."""
+    pipeline = store.pipelines.get(job.pipeline_id)
+    project = store.projects.get(pipeline.project_id)
+    settings = job.settings or {}
+    images = store.images.of_pipeline(job.pipeline_id)
+    wanted = settings.get("image_job")
+    if wanted is not None:
+        names = {j.id: j.name for j in store.jobs.of_pipeline(job.pipeline_id)}
+        images = [image for image in images if names.get(image.job_id) == wanted]
+    if not images:
+        _fail(store, job, "the pipeline built no image to release", FailureKind.CONFIG_ERROR)
+        return
+    image = images[-1]
+    release = settings.get("release") or {}
+    try:
+        created = create_release(
+            store,
+            project.name,
+            str(job.environment),
+            image.reference,
+            batches=release.get("batches"),
+            grouping=Grouping(release["grouping"]) if release.get("grouping") else None,
+            pause_mode=PauseMode(release.get("pause_mode", "never")),
+            beta=bool(release.get("beta")),
+            actor=f"pipeline {pipeline.id}",
+            job_id=job.id,
+        )
+    except Conflict as exc:
+        if "one release per environment" in str(exc):
+            return  # another release runs there: try again on the next pass
+        _fail(store, job, str(exc), FailureKind.CONFIG_ERROR)
+        return
+    except (NotFound, ShipwayError) as exc:
+        _fail(store, job, str(exc), FailureKind.CONFIG_ERROR)
+        return
+    store.jobs.change_status(job.id, Status.RUNNING, expect=Status.PENDING, runner=ENGINE)
+    _say(
+        store,
+        job.id,
+        f"Release {created.id} of {image.reference} to {created.environment}: "
+        f"batches {created.batches}\n",
+    )
+
+
+def _fail(store: Store, job: Job, reason: str, kind: FailureKind) -> None:
+    current = store.jobs.get(job.id)
+    if current.status is Status.PENDING:
+        store.jobs.change_status(job.id, Status.RUNNING, expect=Status.PENDING, runner=ENGINE)
+    _say(store, job.id, f"ERROR: {reason}\n")
+    store.jobs.change_status(
+        job.id, Status.FAILED, expect=Status.RUNNING, failure_kind=kind.value, failure_reason=reason
+    )
+
+
+def settle_deploy_jobs(store: Store) -> None:
+    """Start the deploy jobs waiting for their release, and end those whose release
+    ended."""
+    for job in store.jobs.with_status(Status.PENDING):
+        if job.kind == DEPLOY:
+            try:
+                start_deploy(store, job)
+            except Conflict:
+                continue
+    for job in store.jobs.with_status(Status.RUNNING):
+        if job.kind != DEPLOY:
+            continue
+        release = store.releases.of_job(job.id)
+        if release is None or release.status.is_active:
+            continue
+        if release.status is ReleaseStatus.SUCCESS:
+            _say(store, job.id, f"Release {release.id} succeeded\nJob succeeded\n")
+            store.jobs.change_status(job.id, Status.SUCCESS, expect=Status.RUNNING, exit_code=0)
+        else:
+            reason = f"release {release.id} failed: {release.reason}"
+            _say(store, job.id, f"ERROR: Job failed: {reason}\n")
+            store.jobs.change_status(
+                job.id,
+                Status.FAILED,
+                expect=Status.RUNNING,
+                failure_kind=FailureKind.DEPLOY_FAILURE.value,
+                failure_reason=reason,
+            )
+        store.pipelines.settle(job.pipeline_id)
