@@ -80,7 +80,8 @@ def merge(jobs: Iterable[tuple[Status, bool]], started: bool = False) -> Status:
     allowed wins over a cancel, which wins over success. A failure that is allowed
     counts as a success. A manual job that is allowed to fail does not block: while
     it waits it is left out, so a pipeline whose only open job is an optional manual
-    one has the status of the rest. ``started`` says the pipeline ran jobs before
+    one has the status of the rest; one that blocks makes the pipeline ``manual`` as
+    soon as nothing else is active. ``started`` says the pipeline ran jobs before
     (attempts since retried): with work left it is running, not created.
     """
     given = list(jobs)
@@ -96,10 +97,11 @@ def merge(jobs: Iterable[tuple[Status, bool]], started: bool = False) -> Status:
         return Status.RUNNING
     if Status.PENDING in statuses:
         return Status.RUNNING if started else Status.PENDING
+    if Status.MANUAL in statuses:
+        # Nothing runs and a person must play a job: jobs still created wait for it.
+        return Status.MANUAL
     if Status.CREATED in statuses:
         return Status.RUNNING if started else Status.CREATED
-    if Status.MANUAL in statuses:
-        return Status.MANUAL
     if Status.FAILED in statuses:
         return Status.FAILED
     if Status.CANCELED in statuses:

@@ -71,6 +71,8 @@ def jobs(*statuses: Status) -> list[tuple[Status, bool]]:
         ([Status.SKIPPED, Status.SKIPPED], Status.SKIPPED),
         ([Status.SUCCESS, Status.MANUAL], Status.MANUAL),
         ([Status.MANUAL], Status.MANUAL),
+        ([Status.SUCCESS, Status.MANUAL, Status.CREATED], Status.MANUAL),
+        ([Status.RUNNING, Status.MANUAL], Status.RUNNING),
     ],
 )
 def test_merge(statuses: list[Status], expected: Status) -> None:
