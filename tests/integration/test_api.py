@@ -387,3 +387,47 @@ def test_deployment_configuration_and_compose(client: TestClient) -> None:
     composed = client.get(f"{base}/compose?image=shipway/busybox:1", headers=API).json()
     assert composed["version"] == 2
     assert composed["compose"].count("container_name:") == 3
+
+
+def test_release_orders_are_steered_and_checked(client: TestClient) -> None:
+    pending_job(client)  # registers "app"
+    base = "/api/projects/app/environments/staging"
+    client.put(f"{base}/config", json={"instances": 3}, headers=API)
+    both = client.post(
+        f"{base}/releases",
+        json={"image": "x:1", "batches": 2, "grouping": "one_by_one"},
+        headers=API,
+    )
+    assert (both.status_code, both.json()["field"]) == (400, "batches")
+    created = client.post(
+        f"{base}/releases",
+        json={"image": "x:1", "grouping": "two_groups", "beta": True},
+        headers=API,
+    )
+    assert created.status_code == 201, created.text
+    release = created.json()
+    assert release["batches"] == [["app-staging-1"], ["app-staging-2"], ["app-staging-3"]]
+    rid = release["id"]
+    mode = client.post(f"/api/releases/{rid}/mode", json={"pause_mode": "after_every"}, headers=API)
+    assert mode.json()["pause_mode"] == "after_every"
+    assert client.post(f"/api/releases/{rid}/pause", headers=API).json()["status"] == "paused"
+    assert client.post(f"/api/releases/{rid}/pause", headers=API).status_code == 409
+    assert client.post(f"/api/releases/{rid}/resume", headers=API).json()["status"] == "running"
+    closed = client.post(f"/api/releases/{rid}/close", headers=API).json()
+    assert (closed["status"], closed["closed"], closed["reason"]) == (
+        "failed",
+        True,
+        "closed by admin",
+    )
+    refused = client.post(f"/api/releases/{rid}/retry", headers=API)
+    assert (refused.status_code, "was closed" in refused.json()["error"]) == (409, True)
+    assert client.post(f"/api/releases/{rid}/close", headers=API).status_code == 409
+    history = client.get(f"{base}/releases", headers=API).json()
+    assert history["current_version"] is None
+    assert client.get("/api/releases/999", headers=API).status_code == 404
+    no_config = client.post(
+        "/api/projects/app/environments/prod/releases",
+        json={"image": "x:1", "batches": 1},
+        headers=API,
+    )
+    assert no_config.status_code == 404
