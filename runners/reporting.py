@@ -124,6 +124,14 @@ class ServerClient:
             json={"status": status, "log": log},
         )
 
+    def claim_batch(self, release_id: int, batch: int) -> bool:
+        """False when the release no longer wants this batch (closed, or past it)."""
+        try:
+            self._post(f"/api/runner/releases/{release_id}/batches/{batch}/start")
+        except Conflict:
+            return False
+        return True
+
     def batch_done(self, release_id: int, batch: int, failure: str | None) -> None:
         try:
             self._post(

@@ -181,6 +181,8 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
     release_id, batch = int(payload["release_id"]), int(payload["batch"])
     failure: str | None = None
     with ServerClient(settings.server_url, settings.runner_token) as server:
+        if not server.claim_batch(release_id, batch):
+            return {"release_id": release_id, "batch": batch, "executed": False}
         client = docker.from_env()
         try:
             deployer = DockerEngineDeployer(client, settings.cache_dir / "releases")

@@ -104,6 +104,11 @@ routes = [
         methods=["POST"],
     ),
     Route(
+        "/api/runner/releases/{release_id:int}/batches/{batch:int}/start",
+        runner_api.release_batch_start,
+        methods=["POST"],
+    ),
+    Route(
         "/api/runner/releases/{release_id:int}/batches/{batch:int}/done",
         runner_api.release_batch_done,
         methods=["POST"],

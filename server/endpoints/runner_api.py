@@ -22,7 +22,7 @@ from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import image_json, job_json
 from server.state import state_of
 from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
-from server.usecases.releases import batch_done, report_instance
+from server.usecases.releases import batch_done, claim_batch, report_instance
 from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
 from server.usecases.scan_reports import MAX_SCAN_BYTES, attach_scan, judge_scan
@@ -179,6 +179,15 @@ async def release_instance(request: Request) -> JSONResponse:
         report_instance, state.store, release_id, request.path_params["name"], body.status, body.log
     )
     return JSONResponse({"release_id": release_id, "status": body.status.value})
+
+
+async def release_batch_start(request: Request) -> JSONResponse:
+    state = state_of(request)
+    check_bearer(request, state.settings.runner_token, "runner")
+    release = await run_in_threadpool(
+        claim_batch, state.store, path_int(request, "release_id"), path_int(request, "batch")
+    )
+    return JSONResponse({"release_id": release.id, "status": release.status.value})
 
 
 async def release_batch_done(request: Request) -> JSONResponse:

@@ -126,6 +126,17 @@ def batch_payload(store: Store, release: Release) -> dict[str, Any]:
     }
 
 
+def claim_batch(store: Store, release_id: int, batch: int) -> Release:
+    """A runner is about to run a batch: Conflict when the release no longer wants it
+    (closed, or already past it), so a late or duplicate task changes nothing."""
+    release = store.releases.get(release_id)
+    if not release.status.is_active or not release.batch_in_flight:
+        raise Conflict(f"release {release_id} is {release.status}: batch {batch} is not wanted")
+    if batch != release.next_batch:
+        raise Conflict(f"release {release_id} is at batch {release.next_batch}, not {batch}")
+    return release
+
+
 def report_instance(
     store: Store, release_id: int, name: str, status: InstanceStatus, log_text: str
 ) -> None:

@@ -22,6 +22,7 @@ from server.settings import Settings, SettingsError
 from server.state import AppState
 from server.store import Store
 from server.store.pipelines import NewPipeline
+from tests.support.services import wait_until
 
 API = {"Authorization": "Bearer api-token-0123456789"}
 RUNNER = {"Authorization": "Bearer runner-token-0123456789"}
@@ -431,3 +432,20 @@ def test_release_orders_are_steered_and_checked(client: TestClient) -> None:
         headers=API,
     )
     assert no_config.status_code == 404
+
+
+def test_a_runner_claims_a_batch_only_while_it_is_wanted(client: TestClient) -> None:
+    pending_job(client)
+    base = "/api/projects/app/environments/staging"
+    client.put(f"{base}/config", json={"instances": 2}, headers=API)
+    rid = client.post(f"{base}/releases", json={"image": "x:1", "batches": 2}, headers=API).json()[
+        "id"
+    ]
+    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
+    wait_until(lambda: state.store.releases.get(rid).batch_in_flight, 10, "batch 0 handed out")
+    claim = f"/api/runner/releases/{rid}/batches"
+    assert client.post(f"{claim}/1/start", headers=RUNNER).status_code == 409
+    assert client.post(f"{claim}/0/start", headers=RUNNER).status_code == 200
+    client.post(f"/api/releases/{rid}/close", headers=API)
+    late = client.post(f"{claim}/0/start", headers=RUNNER)
+    assert (late.status_code, "is failed" in late.json()["error"]) == (409, True)
