@@ -40,12 +40,14 @@ def up(directory: Path, rendered: RenderedCompose, project: str) -> None:
     for name, content in rendered.files.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(content)
-    subprocess.run(
+    started = subprocess.run(
         ["docker-compose", "-p", project, "up", "-d"],
         cwd=directory,
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    assert started.returncode == 0, started.stderr
 
 
 @pytest.fixture
