@@ -1,4 +1,5 @@
-"""What each API-driving CLI command does. Each returns the process's exit code."""
+"""What each API-driving CLI command about projects, pipelines, jobs, secrets and
+their reports does. Each returns the process's exit code."""
 
 from __future__ import annotations
 
@@ -9,18 +10,9 @@ from argparse import Namespace
 from typing import Any
 
 from server.cli.client import ApiClient
+from server.cli.output import print_json, table
 
 FINISHED = {"success", "failed", "canceled", "skipped"}
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
-
-
-def _table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 def project_add(api: ApiClient, args: Namespace) -> int:
@@ -39,7 +31,7 @@ def project_add(api: ApiClient, args: Namespace) -> int:
         body["supersede"] = True
     project = api.post("/api/projects", body)
     if args.json:
-        _print_json(project)
+        print_json(project)
     else:
         print(f"project {project['name']} registered (GitLab path {project['gitlab_path']})")
     return 0
@@ -48,12 +40,12 @@ def project_add(api: ApiClient, args: Namespace) -> int:
 def project_list(api: ApiClient, args: Namespace) -> int:
     projects = api.get("/api/projects")
     if args.json:
-        _print_json(projects)
+        print_json(projects)
         return 0
     rows = [
         [p["name"], p["gitlab_path"], ",".join(p["branches"]), p["clone_url"]] for p in projects
     ]
-    _table(rows, ["NAME", "GITLAB PATH", "BRANCHES", "CLONE URL"])
+    table(rows, ["NAME", "GITLAB PATH", "BRANCHES", "CLONE URL"])
     return 0
 
 
@@ -70,7 +62,7 @@ def project_set(api: ApiClient, args: Namespace) -> int:
         return 2
     project = api.patch(f"/api/projects/{args.name}", body)
     if args.json:
-        _print_json(project)
+        print_json(project)
     else:
         supersede = "on" if project["supersede"] else "off"
         print(
@@ -89,7 +81,7 @@ def trigger(api: ApiClient, args: Namespace) -> int:
     if args.wait:
         return watch(api, pipeline["id"], args.json)
     if args.json:
-        _print_json(pipeline)
+        print_json(pipeline)
     return 0
 
 
@@ -101,7 +93,7 @@ def pipelines(api: ApiClient, args: Namespace) -> int:
         params["status"] = args.status
     found = api.get("/api/pipelines", **params)
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
     rows = [
         [
@@ -114,7 +106,7 @@ def pipelines(api: ApiClient, args: Namespace) -> int:
         ]
         for p in found
     ]
-    _table(rows, ["ID", "STATUS", "REF", "COMMIT", "SOURCE", "CREATED"])
+    table(rows, ["ID", "STATUS", "REF", "COMMIT", "SOURCE", "CREATED"])
     return 0
 
 
@@ -123,7 +115,7 @@ def pipeline_show(api: ApiClient, args: Namespace) -> int:
         return watch(api, args.pipeline_id, args.json)
     pipeline = api.get(f"/api/pipelines/{args.pipeline_id}")
     if args.json:
-        _print_json(pipeline)
+        print_json(pipeline)
     else:
         _describe(pipeline)
     return 0 if pipeline["status"] != "failed" else 1
@@ -179,7 +171,7 @@ def watch(api: ApiClient, pipeline_id: int, as_json: bool, interval: float = 0.5
                 print(f"pipeline {pipeline_id}: {last_status}")
         if pipeline["status"] in FINISHED or pipeline["status"] == "manual":
             if as_json:
-                _print_json(pipeline)
+                print_json(pipeline)
             elif pipeline.get("error"):
                 print(f"  error: {pipeline['error']}")
             return 0 if pipeline["status"] == "success" else 1
@@ -203,7 +195,7 @@ def job_log(api: ApiClient, args: Namespace) -> int:
 def runners(api: ApiClient, args: Namespace) -> int:
     found = api.get("/api/runners")
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
     rows = [
         [
@@ -216,7 +208,7 @@ def runners(api: ApiClient, args: Namespace) -> int:
         ]
         for r in found
     ]
-    _table(rows, ["NAME", "STATE", "QUEUES", "JOB", "HOST", "LAST HEARTBEAT"])
+    table(rows, ["NAME", "STATE", "QUEUES", "JOB", "HOST", "LAST HEARTBEAT"])
     return 0
 
 
@@ -235,7 +227,7 @@ def retry(api: ApiClient, args: Namespace) -> int:
         return _show_or_json(pipeline, args.json)
     job = api.post(f"/api/jobs/{args.job_id}/retry", {})
     if args.json:
-        _print_json(job)
+        print_json(job)
     else:
         print(f"job {args.job_id} retried as job {job['id']} (attempt {job['attempt']})")
     return 0
@@ -244,7 +236,7 @@ def retry(api: ApiClient, args: Namespace) -> int:
 def play(api: ApiClient, args: Namespace) -> int:
     job = api.post(f"/api/jobs/{args.job_id}/play", {})
     if args.json:
-        _print_json(job)
+        print_json(job)
     else:
         print(f"job {job['id']} {job['name']} played: it starts when its turn comes")
     return 0
@@ -252,7 +244,7 @@ def play(api: ApiClient, args: Namespace) -> int:
 
 def _show_or_json(pipeline: dict[str, Any], as_json: bool) -> int:
     if as_json:
-        _print_json(pipeline)
+        print_json(pipeline)
     else:
         _describe(pipeline)
     return 0
@@ -271,7 +263,7 @@ def secret_set(api: ApiClient, args: Namespace) -> int:
         {"value": value, "environment": args.environment},
     )
     if args.json:
-        _print_json(answer)
+        print_json(answer)
     else:
         verb = "set" if answer["created"] else "replaced"
         print(f"secret {answer['name']} ({answer['environment']}) {verb}")
@@ -281,10 +273,10 @@ def secret_set(api: ApiClient, args: Namespace) -> int:
 def secret_list(api: ApiClient, args: Namespace) -> int:
     found = api.get(f"/api/projects/{args.project}/secrets")
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
     rows = [[s["name"], s["environment"], s["updated_by"], s["updated_at"][:19]] for s in found]
-    _table(rows, ["NAME", "ENVIRONMENT", "SET BY", "SET AT"])
+    table(rows, ["NAME", "ENVIRONMENT", "SET BY", "SET AT"])
     return 0
 
 
@@ -297,22 +289,11 @@ def secret_delete(api: ApiClient, args: Namespace) -> int:
     return 0
 
 
-def environments(api: ApiClient, args: Namespace) -> int:
-    found = api.get(f"/api/projects/{args.project}/environments")
-    if args.json:
-        _print_json(found)
-        return 0
-    _table(
-        [[e["environment"], str(e["held_by_job"])] for e in found], ["ENVIRONMENT", "HELD BY JOB"]
-    )
-    return 0
-
-
 def tests(api: ApiClient, args: Namespace) -> int:
     """Exit 1 when a test failed."""
     found = api.get(f"/api/pipelines/{args.pipeline_id}/tests")
     if args.json:
-        _print_json(found)
+        print_json(found)
     else:
         broken = found["failed"] + found["errors"]
         print(
@@ -330,7 +311,7 @@ def tests(api: ApiClient, args: Namespace) -> int:
 def artifacts(api: ApiClient, args: Namespace) -> int:
     found = api.get(f"/api/pipelines/{args.pipeline_id}/artifacts")
     if args.json:
-        _print_json(found)
+        print_json(found)
         return 0
     rows = []
     for item in found:
@@ -338,7 +319,7 @@ def artifacts(api: ApiClient, args: Namespace) -> int:
             rows.append(["-", "image", f"{item['repository']}:{item['tag'][:12]}", item["digest"]])
         else:
             rows.append([str(item["id"]), item["kind"], item["name"], f"{item['size']} bytes"])
-    _table(rows, ["ID", "KIND", "NAME", "DETAIL"])
+    table(rows, ["ID", "KIND", "NAME", "DETAIL"])
     return 0
 
 
@@ -349,124 +330,4 @@ def artifact(api: ApiClient, args: Namespace) -> int:
     else:
         args.output.write_bytes(content)
         print(f"saved {len(content)} bytes to {args.output}")
-    return 0
-
-
-def config_set(api: ApiClient, args: Namespace) -> int:
-    """The file is YAML (or JSON, which is YAML)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(args.file.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        print(f"shipway: cannot read {args.file}: {exc}", file=sys.stderr)
-        return 2
-    stored = api.put(f"/api/projects/{args.project}/environments/{args.environment}/config", data)
-    if args.json:
-        _print_json(stored)
-    else:
-        print(f"{args.project} {args.environment}: configuration version {stored['version']}")
-    return 0
-
-
-def config_show(api: ApiClient, args: Namespace) -> int:
-    import yaml
-
-    params = {"version": args.version} if args.version else {}
-    stored = api.get(
-        f"/api/projects/{args.project}/environments/{args.environment}/config", **params
-    )
-    if args.json:
-        _print_json(stored)
-    else:
-        print(f"# version {stored['version']}, by {stored['created_by']} at {stored['created_at']}")
-        print(yaml.safe_dump(stored["config"], sort_keys=False), end="")
-    return 0
-
-
-def compose(api: ApiClient, args: Namespace) -> int:
-    params: dict[str, Any] = {"image": args.image}
-    if args.version:
-        params["version"] = args.version
-    answer = api.get(
-        f"/api/projects/{args.project}/environments/{args.environment}/compose", **params
-    )
-    if args.output is None:
-        sys.stdout.write(answer["compose"])
-        return 0
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "docker-compose.yml").write_text(answer["compose"])
-    for name, content in answer["files"].items():
-        (args.output / name).parent.mkdir(parents=True, exist_ok=True)
-        (args.output / name).write_text(content)
-    print(f"wrote {args.output}/docker-compose.yml and {len(answer['files'])} mounted files")
-    return 0
-
-
-def release_create(api: ApiClient, args: Namespace) -> int:
-    body: dict[str, Any] = {"image": args.image, "pause_mode": args.pause, "beta": args.beta}
-    if args.grouping:
-        body["grouping"] = args.grouping
-    else:
-        body["batches"] = args.batches
-    created = api.post(
-        f"/api/projects/{args.project}/environments/{args.environment}/releases", body
-    )
-    if args.json:
-        _print_json(created)
-    else:
-        batches = " | ".join(", ".join(batch) for batch in created["batches"])
-        print(f"release {created['id']} of {args.environment}: {batches}")
-    return 0
-
-
-def release_show(api: ApiClient, args: Namespace) -> int:
-    found = api.get(f"/api/releases/{args.release_id}")
-    if args.json:
-        _print_json(found)
-        return 0
-    print(f"release {found['id']} of {found['environment']}: {found['status']} ({found['image']})")
-    if found["reason"]:
-        print(f"  {found['reason']}")
-    for instance in found["instances"]:
-        print(f"  batch {instance['batch'] + 1} {instance['name']}: {instance['status']}")
-        for line in instance["log"].splitlines():
-            print(f"      {line}")
-    return 0
-
-
-def release_action(api: ApiClient, args: Namespace) -> int:
-    path = f"/api/releases/{args.release_id}/{args.release_command}"
-    body = {"pause_mode": args.mode} if args.release_command == "mode" else {}
-    changed = api.post(path, body)
-    if args.json:
-        _print_json(changed)
-    else:
-        print(f"release {changed['id']}: {changed['status']} (pause mode {changed['pause_mode']})")
-    return 0
-
-
-def release_list(api: ApiClient, args: Namespace) -> int:
-    found = api.get(f"/api/projects/{args.project}/environments/{args.environment}/releases")
-    if args.json:
-        _print_json(found)
-        return 0
-    print(f"current version: {found['current_version'] or '-'}")
-    rows = [
-        [str(r["id"]), r["status"], r["image"], r["created_by"], r["created_at"][:19]]
-        for r in found["releases"]
-    ]
-    _table(rows, ["ID", "STATUS", "IMAGE", "BY", "CREATED"])
-    return 0
-
-
-def release_rollback(api: ApiClient, args: Namespace) -> int:
-    body = {"image": args.image, "reason": args.reason, "batches": args.batches}
-    created = api.post(
-        f"/api/projects/{args.project}/environments/{args.environment}/rollback", body
-    )
-    if args.json:
-        _print_json(created)
-    else:
-        print(f"release {created['id']}: {created['reason']}")
     return 0

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipelines.errors import ShipwayError
-from server.cli import commands
+from server.cli import commands, release_commands
 from server.cli.client import ApiClient, ApiError
 
 ApiCommand = Callable[[ApiClient, argparse.Namespace], int]
@@ -136,12 +136,12 @@ def _parser() -> argparse.ArgumentParser:
     config_set.add_argument("project")
     config_set.add_argument("environment")
     config_set.add_argument("file", type=Path)
-    config_set.set_defaults(api=commands.config_set)
+    config_set.set_defaults(api=release_commands.config_set)
     config_show = config_sub.add_parser("show", help="the current (or a given) version")
     config_show.add_argument("project")
     config_show.add_argument("environment")
     config_show.add_argument("--version", type=int)
-    config_show.set_defaults(api=commands.config_show)
+    config_show.set_defaults(api=release_commands.config_show)
 
     released = sub.add_parser("release", help="release an image to an environment, and steer it")
     release_sub = released.add_subparsers(dest="release_command", required=True)
@@ -156,29 +156,29 @@ def _parser() -> argparse.ArgumentParser:
         "--pause", choices=["after_first", "after_every", "never"], default="after_first"
     )
     ordered.add_argument("--beta", action="store_true", help="one instance first, then confirm")
-    ordered.set_defaults(api=commands.release_create)
+    ordered.set_defaults(api=release_commands.release_create)
     shown = release_sub.add_parser("show", help="a release, its instances and their steps")
     shown.add_argument("release_id", type=int)
-    shown.set_defaults(api=commands.release_show)
+    shown.set_defaults(api=release_commands.release_show)
     for action in ("pause", "resume", "close", "retry"):
         acted = release_sub.add_parser(action, help=f"{action} a release")
         acted.add_argument("release_id", type=int)
-        acted.set_defaults(api=commands.release_action)
+        acted.set_defaults(api=release_commands.release_action)
     moded = release_sub.add_parser("mode", help="switch a running release's pause mode")
     moded.add_argument("release_id", type=int)
     moded.add_argument("mode", choices=["after_first", "after_every", "never"])
-    moded.set_defaults(api=commands.release_action)
+    moded.set_defaults(api=release_commands.release_action)
     rolled = release_sub.add_parser("rollback", help="release again a version once released")
     rolled.add_argument("project")
     rolled.add_argument("environment")
     rolled.add_argument("--image", required=True, help="the version (image) to go back to")
     rolled.add_argument("--reason", required=True)
     rolled.add_argument("--batches", type=int, default=1)
-    rolled.set_defaults(api=commands.release_rollback)
+    rolled.set_defaults(api=release_commands.release_rollback)
     history = release_sub.add_parser("list", help="an environment's releases, current version")
     history.add_argument("project")
     history.add_argument("environment")
-    history.set_defaults(api=commands.release_list)
+    history.set_defaults(api=release_commands.release_list)
 
     composed = sub.add_parser("compose", help="the compose file a release of an image would use")
     composed.add_argument("project")
@@ -186,11 +186,11 @@ def _parser() -> argparse.ArgumentParser:
     composed.add_argument("--image", required=True, help="repository@sha256:... or name:tag")
     composed.add_argument("--version", type=int, help="a configuration version (default: current)")
     composed.add_argument("-o", "--output", type=Path, help="a folder for it and its mounted files")
-    composed.set_defaults(api=commands.compose)
+    composed.set_defaults(api=release_commands.compose)
 
     envs = sub.add_parser("environments", help="a project's environments and who holds them")
     envs.add_argument("project")
-    envs.set_defaults(api=commands.environments)
+    envs.set_defaults(api=release_commands.environments)
 
     listed = sub.add_parser("runners", help="list runners: queues, current job, online or not")
     listed.set_defaults(api=commands.runners)

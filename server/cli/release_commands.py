@@ -1,0 +1,142 @@
+"""What the CLI commands about environments do: deployment configurations, compose
+files and releases. Each returns the process's exit code."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from typing import Any
+
+from server.cli.client import ApiClient
+from server.cli.output import print_json, table
+
+
+def environments(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/projects/{args.project}/environments")
+    if args.json:
+        print_json(found)
+        return 0
+    table(
+        [[e["environment"], str(e["held_by_job"])] for e in found], ["ENVIRONMENT", "HELD BY JOB"]
+    )
+    return 0
+
+
+def config_set(api: ApiClient, args: Namespace) -> int:
+    """The file is YAML (or JSON, which is YAML)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(args.file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        print(f"shipway: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    stored = api.put(f"/api/projects/{args.project}/environments/{args.environment}/config", data)
+    if args.json:
+        print_json(stored)
+    else:
+        print(f"{args.project} {args.environment}: configuration version {stored['version']}")
+    return 0
+
+
+def config_show(api: ApiClient, args: Namespace) -> int:
+    import yaml
+
+    params = {"version": args.version} if args.version else {}
+    stored = api.get(
+        f"/api/projects/{args.project}/environments/{args.environment}/config", **params
+    )
+    if args.json:
+        print_json(stored)
+    else:
+        print(f"# version {stored['version']}, by {stored['created_by']} at {stored['created_at']}")
+        print(yaml.safe_dump(stored["config"], sort_keys=False), end="")
+    return 0
+
+
+def compose(api: ApiClient, args: Namespace) -> int:
+    params: dict[str, Any] = {"image": args.image}
+    if args.version:
+        params["version"] = args.version
+    answer = api.get(
+        f"/api/projects/{args.project}/environments/{args.environment}/compose", **params
+    )
+    if args.output is None:
+        sys.stdout.write(answer["compose"])
+        return 0
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "docker-compose.yml").write_text(answer["compose"])
+    for name, content in answer["files"].items():
+        (args.output / name).parent.mkdir(parents=True, exist_ok=True)
+        (args.output / name).write_text(content)
+    print(f"wrote {args.output}/docker-compose.yml and {len(answer['files'])} mounted files")
+    return 0
+
+
+def release_create(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {"image": args.image, "pause_mode": args.pause, "beta": args.beta}
+    if args.grouping:
+        body["grouping"] = args.grouping
+    else:
+        body["batches"] = args.batches
+    created = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/releases", body
+    )
+    if args.json:
+        print_json(created)
+    else:
+        batches = " | ".join(", ".join(batch) for batch in created["batches"])
+        print(f"release {created['id']} of {args.environment}: {batches}")
+    return 0
+
+
+def release_show(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/releases/{args.release_id}")
+    if args.json:
+        print_json(found)
+        return 0
+    print(f"release {found['id']} of {found['environment']}: {found['status']} ({found['image']})")
+    if found["reason"]:
+        print(f"  {found['reason']}")
+    for instance in found["instances"]:
+        print(f"  batch {instance['batch'] + 1} {instance['name']}: {instance['status']}")
+        for line in instance["log"].splitlines():
+            print(f"      {line}")
+    return 0
+
+
+def release_action(api: ApiClient, args: Namespace) -> int:
+    path = f"/api/releases/{args.release_id}/{args.release_command}"
+    body = {"pause_mode": args.mode} if args.release_command == "mode" else {}
+    changed = api.post(path, body)
+    if args.json:
+        print_json(changed)
+    else:
+        print(f"release {changed['id']}: {changed['status']} (pause mode {changed['pause_mode']})")
+    return 0
+
+
+def release_list(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/projects/{args.project}/environments/{args.environment}/releases")
+    if args.json:
+        print_json(found)
+        return 0
+    print(f"current version: {found['current_version'] or '-'}")
+    rows = [
+        [str(r["id"]), r["status"], r["image"], r["created_by"], r["created_at"][:19]]
+        for r in found["releases"]
+    ]
+    table(rows, ["ID", "STATUS", "IMAGE", "BY", "CREATED"])
+    return 0
+
+
+def release_rollback(api: ApiClient, args: Namespace) -> int:
+    body = {"image": args.image, "reason": args.reason, "batches": args.batches}
+    created = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/rollback", body
+    )
+    if args.json:
+        print_json(created)
+    else:
+        print(f"release {created['id']}: {created['reason']}")
+    return 0
