@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from pipelines.model import Job, Runner
 from pipelines.ports import TaskState
+from pipelines.release import Release
 
 HEARTBEAT_SECONDS = 5.0
 OFFLINE_AFTER = timedelta(seconds=20)
@@ -58,3 +59,22 @@ def needs_requeue(state: TaskState, taken_at: datetime | None, now: datetime) ->
     if state is TaskState.STARTED:
         return taken_at is None or now - taken_at > CLAIM_WITHIN
     return False
+
+
+def lost_batch(
+    release: Release, runners: Mapping[str, Runner], task: TaskState, now: datetime
+) -> str | None:
+    """Why the claimed batch in flight of ``release`` will never be reported (its
+    runner died, or its task ended without a report), or None while it still may."""
+    if not release.batch_in_flight or release.batch_runner is None:
+        return None
+    batch = f"batch {release.next_batch + 1}"
+    if task in (TaskState.ENDED, TaskState.MISSING):
+        return f"runner lost: the task of {batch} on {release.batch_runner} ended without a report"
+    claimed = release.batch_claimed_at
+    if claimed is None or now - claimed <= OFFLINE_AFTER:
+        return None  # too early to tell
+    runner = runners.get(release.batch_runner)
+    if runner is None or not is_online(runner, now):
+        return f"runner lost: no heartbeat from {release.batch_runner} during {batch}"
+    return None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pipelines.model import GitRef, JobTask
+from pipelines.release import InstanceOutcome
 
 
 class TaskState(StrEnum):
@@ -32,6 +34,15 @@ class JobQueue(Protocol):
         already queued is not queued again."""
         ...
 
+    def release_task_state(self, task_id: str) -> tuple[TaskState, datetime | None]:
+        """Where a release batch's task is, and when a runner took it."""
+        ...
+
+    def ask(self, queue: str, function: str, payload: dict[str, Any], timeout: float) -> Any:
+        """Run ``function`` on a runner serving ``queue`` and return its answer;
+        ExternalError when no runner answers within ``timeout`` seconds."""
+        ...
+
     def drop(self, job_id: int) -> None:
         """Forget the job's task, wherever it is; a runner that holds it already
         finds out from the server that the job is no longer pending."""
@@ -47,4 +58,40 @@ class SourceRepository(Protocol):
 
     def read_file(self, clone_url: str, sha: str, file_path: str) -> str | None:
         """A file's text at a commit; None when the commit has no such file."""
+        ...
+
+
+class Traffic(Protocol):
+    """Takes an instance out of the traffic its load balancer sends, and puts it back
+    (L3). Service discovery implements it; until then a release has nothing to do."""
+
+    def take_out(self, instance: str, say: Callable[[str], None]) -> None:
+        """Return once no new request reaches the instance and those in flight ended."""
+        ...
+
+    def put_back(self, instance: str, say: Callable[[str], None]) -> None: ...
+
+
+class Deployer(Protocol):
+    """Runs an application's instances on a target: the Docker Engine today, a
+    Swarm later. The compose file of the release is its only input."""
+
+    def prepare(self, project: str, environment: str, compose: str, files: dict[str, str]) -> None:
+        """Make the release's compose file and mounted files the current ones."""
+        ...
+
+    def replace(
+        self,
+        project: str,
+        environment: str,
+        name: str,
+        config: dict[str, Any],
+        on_step: Callable[[InstanceOutcome], None],
+    ) -> InstanceOutcome:
+        """Replace one instance by the compose file's, step by step (L3), calling
+        ``on_step`` after each step; never raises for the instance's own failure."""
+        ...
+
+    def logs(self, name: str, tail: int) -> str:
+        """The last ``tail`` lines an instance's container wrote (stdout and stderr)."""
         ...

@@ -13,7 +13,7 @@ through the steps of L3 in order and reports them. The status changes only throu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -49,6 +49,12 @@ def release_transition(current: ReleaseStatus, target: ReleaseStatus) -> Release
     return target
 
 
+class ReleaseKind(StrEnum):
+    RELEASE = "release"  # a version ordered by a person or a deploy job
+    ROLLBACK = "rollback"  # a version released successfully before, again (L4)
+    RESTART = "restart"  # the current version, every instance replaced again (L9)
+
+
 class InstanceStatus(StrEnum):
     WAITING = "waiting"  # its batch has not started
     DEPLOYING = "deploying"
@@ -77,6 +83,15 @@ class Release:
     retries: int = 0  # how many times its failed instances were run again
     rollback_of: int | None = None  # the successful release whose version it restores
     job_id: int | None = None  # the pipeline's deploy job that ordered it
+    kind: ReleaseKind = ReleaseKind.RELEASE
+    handouts: int = 0  # batches handed to runners so far: each task has its own id
+    batch_runner: str | None = None  # the runner that claimed the batch in flight
+    batch_claimed_at: datetime | None = None
+
+    @property
+    def batch_task_id(self) -> str:
+        """The queue's id of the batch handed out last."""
+        return f"shipway-release-{self.id}-batch-{self.next_batch}-{self.handouts}"
 
 
 @dataclass
@@ -85,3 +100,13 @@ class ReleaseInstance:
     batch: int
     status: InstanceStatus
     log: str  # the steps, one line each, with their time
+
+
+@dataclass
+class InstanceOutcome:
+    """What replacing one instance came to, with its steps so far."""
+
+    name: str
+    healthy: bool
+    log: list[str] = field(default_factory=list)
+    reason: str | None = None

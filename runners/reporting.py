@@ -124,10 +124,14 @@ class ServerClient:
             json={"status": status, "log": log},
         )
 
-    def claim_batch(self, release_id: int, batch: int) -> bool:
-        """False when the release no longer wants this batch (closed, or past it)."""
+    def claim_batch(self, release_id: int, batch: int, handout: int, runner: str) -> bool:
+        """False when the release no longer wants this batch (closed, past it, handed
+        out again) or another runner claimed it."""
         try:
-            self._post(f"/api/runner/releases/{release_id}/batches/{batch}/start")
+            self._post(
+                f"/api/runner/releases/{release_id}/batches/{batch}/start",
+                json={"runner": runner, "handout": handout},
+            )
         except Conflict:
             return False
         return True

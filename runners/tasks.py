@@ -13,8 +13,9 @@ import docker.errors
 
 from pipelines.errors import Conflict, ExternalError, ShipwayError
 from pipelines.model import JobTask
+from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
-from runners.deploy.docker_engine import DockerEngineDeployer, InstanceOutcome
+from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
@@ -181,12 +182,13 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
     release_id, batch = int(payload["release_id"]), int(payload["batch"])
     failure: str | None = None
     with ServerClient(settings.server_url, settings.runner_token) as server:
-        if not server.claim_batch(release_id, batch):
+        handout = int(payload.get("handout", 0))
+        if not server.claim_batch(release_id, batch, handout, settings.name):
             return {"release_id": release_id, "batch": batch, "executed": False}
         client = docker.from_env()
         try:
             deployer = DockerEngineDeployer(client, settings.cache_dir / "releases")
-            folder = deployer.prepare(
+            deployer.prepare(
                 payload["project"], payload["environment"], payload["compose"], payload["files"]
             )
             for name in payload["instances"]:
@@ -196,7 +198,6 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
 
                 try:
                     outcome = deployer.replace(
-                        folder,
                         payload["project"],
                         payload["environment"],
                         name,

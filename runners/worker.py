@@ -5,7 +5,8 @@ finish (warm stop); a second one kills the job's process at once (cold stop).
 Each job runs in a forked child, so a crash in a job never takes the runner down;
 the task module is imported before forking, so children start warm. A heartbeat
 thread tells the server every few seconds that the runner lives and which job it
-executes (see ``pipelines.liveness``).
+executes (see ``pipelines.liveness``); another answers the server's quick questions,
+such as an instance's logs, while a job runs (see ``runners.operations``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import runners.tasks  # noqa: F401  (imported before forking: children start war
 from pipelines.model import job_id_of
 from runners.executor import DockerExecutor
 from runners.heartbeat import Heartbeat
+from runners.operations import OperationsListener
 from runners.reporting import ServerClient, warm_up
 from runners.settings import RunnerSettings
 
@@ -73,7 +75,10 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
     )
     heartbeat = Heartbeat(settings, queues, worker)
     heartbeat.start()
+    operations = OperationsListener(settings, queues)
+    operations.start()
     try:
         return worker.work(burst=burst, logging_level="INFO")
     finally:
+        operations.stop()
         heartbeat.stop()

@@ -8,6 +8,7 @@ result, so a file Shipway stores is one compose accepts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import subprocess
@@ -62,11 +63,15 @@ def render(
     image: str,
     host_ports: dict[tuple[int, int], int],
     templates: Path = TEMPLATES,
+    runtime_mounts: tuple[tuple[str, str], ...] = (),
 ) -> RenderedCompose:
-    """``host_ports`` maps (instance index, container port) to the allocated host port."""
+    """``host_ports`` maps (instance index, container port) to the allocated host port;
+    ``runtime_mounts`` are the image's (host, target) runtimes (I4), mounted read-only."""
+    # Named by their content: a release writes its files beside those of the one
+    # before, so instances it has not replaced yet keep reading their own.
     files = {
-        f"files/{index}-{posixpath.basename(mount.path)}": mount.content
-        for index, mount in enumerate(config.files)
+        f"files/{_digest(mount.content)}-{posixpath.basename(mount.path)}": mount.content
+        for mount in config.files
     }
     instances: list[dict[str, Any]] = []
     for index in range(1, config.instances + 1):
@@ -80,6 +85,7 @@ def render(
             if config.type is AppType.STATEFUL:
                 host = posixpath.join(host, name)
             volumes.append(f"{host}:{directory.container}{':ro' if directory.read_only else ''}")
+        volumes.extend(f"{host}:{target}:ro" for host, target in runtime_mounts)
         instances.append(
             {
                 "name": name,
@@ -102,6 +108,10 @@ def render(
         health_test=health_test(config),
     )
     return RenderedCompose(compose + "\n", files)
+
+
+def _digest(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
 def compose_value(value: Any) -> str:

@@ -1,7 +1,7 @@
 """The engine: a background thread that drives pipelines forward.
 
-Each pass fails the jobs of runners that are gone, queues again the tasks the
-queue lost, plans new pipelines (reads their file) and advances open ones
+Each pass fails the jobs (and release batches) of runners that are gone, queues
+again the tasks the queue lost, plans new pipelines (reads their file) and advances open ones
 (retries, skips, starts, settles). Anything that changes
 what the engine should do calls :meth:`Engine.wake`; without a wake-up it still
 passes every ``interval_seconds``, so nothing depends on a wake-up being delivered.
@@ -24,7 +24,7 @@ from server.store.tables import utcnow
 from server.usecases.deploy_jobs import settle_deploy_jobs
 from server.usecases.dispatch import advance_pipeline, requeue_lost_tasks, requeue_pending
 from server.usecases.plan import plan_pipeline
-from server.usecases.releases import advance_releases
+from server.usecases.releases import advance_releases, recover_lost_batches
 from server.usecases.runner_liveness import fail_lost_jobs
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class Engine:
             self._next_queue_check = time.monotonic() + QUEUE_CHECK_SECONDS
             try:
                 requeue_lost_tasks(self.store, self.queue, now)
+                recover_lost_batches(self.store, self.queue, now)
             except ExternalError as exc:
                 # Redis is away: planning and settling go on; the queue waits for it.
                 log.warning("cannot check the queue: %s", exc)

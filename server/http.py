@@ -103,3 +103,12 @@ def path_int(request: Request, name: str) -> int:
     if isinstance(raw, int):
         return raw
     raise PayloadError(f"{name} must be a number", name)
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise PayloadError(f"{name} must be a whole number from {low} to {high}", name)
+    return int(raw)

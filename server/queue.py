@@ -7,6 +7,9 @@ a crash between the database write and the enqueue) queues it once. Runners run
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +20,7 @@ from rq.job import Job as RqJob
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from pipelines.errors import ExternalError
+from pipelines.errors import ExternalError, NotFound
 from pipelines.model import JobTask, queue_id
 from pipelines.ports import TaskState
 
@@ -27,6 +30,8 @@ RELEASE_BATCH_TIMEOUT_SECONDS = 3600
 # RQ's own limit is a backstop; the runner enforces the job's timeout itself and
 # reports it, so RQ's must be longer than any job's timeout plus clean-up.
 RQ_TIMEOUT_MARGIN_SECONDS = 300
+# Where the runners of a queue pop quick questions (runners.operations).
+QUESTIONS_PREFIX = "shipway:ops:"
 
 
 class RqJobQueue:
@@ -67,15 +72,47 @@ class RqJobQueue:
             raise ExternalError(f"could not enqueue {task_id}: {exc}") from exc
 
     def task_state(self, job_id: int) -> tuple[TaskState, datetime | None]:
+        return self._state(queue_id(job_id))
+
+    def release_task_state(self, task_id: str) -> tuple[TaskState, datetime | None]:
+        return self._state(task_id)
+
+    def ask(self, queue: str, operation: str, payload: dict[str, Any], timeout: float) -> Any:
+        """Ask the runners of ``queue`` through their operations list (see
+        ``runners.operations``); the first to pop the question answers it."""
+        reply_to = f"shipway:answer:{uuid.uuid4().hex}"
+        question = {
+            "operation": operation,
+            "args": payload,
+            "reply_to": reply_to,
+            "deadline": time.time() + timeout,
+        }
+        key = f"{QUESTIONS_PREFIX}{queue}"
         try:
-            task = RqJob.fetch(
-                queue_id(job_id), connection=self.connection, serializer=JSONSerializer
-            )
+            with self.connection.pipeline() as pipe:
+                pipe.rpush(key, json.dumps(question))
+                pipe.expire(key, int(timeout) + 60)  # no runner ever: the list goes away
+                pipe.execute()
+            popped = self.connection.blpop([reply_to], timeout=timeout)
+        except redis.RedisError as exc:
+            raise ExternalError(f"could not ask the runners of {queue}: {exc}") from exc
+        if popped is None:
+            raise ExternalError(f"no runner serving the queue {queue} answered within {timeout:g}s")
+        reply = json.loads(popped[1])
+        if "error" in reply:
+            if reply.get("kind") == "NotFound":
+                raise NotFound(str(reply["error"]))
+            raise ExternalError(str(reply["error"]))
+        return reply["result"]
+
+    def _state(self, rq_id: str) -> tuple[TaskState, datetime | None]:
+        try:
+            task = RqJob.fetch(rq_id, connection=self.connection, serializer=JSONSerializer)
             status = task.get_status(refresh=False)
         except NoSuchJobError:
             return TaskState.MISSING, None
         except redis.RedisError as exc:
-            raise ExternalError(f"could not read the task of job {job_id}: {exc}") from exc
+            raise ExternalError(f"could not read the task {rq_id}: {exc}") from exc
         if status == JobStatus.STARTED:
             started = task.started_at
             if started is not None and started.tzinfo is None:

@@ -53,6 +53,16 @@ routes = [
         releases.roll_back,
         methods=["POST"],
     ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/restart",
+        releases.restart,
+        methods=["POST"],
+    ),
+    Route(
+        "/api/projects/{name}/environments/{environment}/instances/{instance}/logs",
+        releases.instance_logs,
+        methods=["GET"],
+    ),
     Route("/api/releases/{release_id:int}", releases.show, methods=["GET"]),
     Route("/api/releases/{release_id:int}/retry", releases.retry, methods=["POST"]),
     Route("/api/releases/{release_id:int}/pause", releases.pause, methods=["POST"]),

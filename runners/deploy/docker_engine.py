@@ -1,24 +1,27 @@
 """Releases on the Docker Engine the runner talks to, through Debian's docker-compose.
 
-Each release's compose file (rendered and stored by the server) is written to a
-folder per application and environment, and every instance is one service of it.
-Replacing an instance, each step logged with its time (L3):
+Implements ``pipelines.ports.Deployer``. Each release's compose file (rendered and
+stored by the server) is written to a folder per application and environment, and
+every instance is one service of it. Replacing an instance, each step logged with
+its time (L3):
 
-    out of traffic (no-op until service discovery) -> PreStop (docker exec into the
-    old container) -> stop and remove the old container -> start the new one ->
-    PostStart (docker exec) -> health check until healthy, or timed out -> back in
-    traffic (no-op until service discovery)
+    out of traffic -> PreStop (docker exec into the old container) -> stop and remove
+    the old container -> start the new one -> PostStart (docker exec) -> health
+    check until healthy, or timed out -> back in traffic
+
+The traffic steps are a ``pipelines.ports.Traffic``: ``NoTraffic`` until service
+discovery fills them.
 
 An instance killed over its memory limit is reported as such.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,16 +29,28 @@ from typing import Any
 import docker
 import docker.errors
 
+from pipelines.errors import NotFound
+from pipelines.ports import Traffic
+from pipelines.release import InstanceOutcome
+
 COMPOSE_FILE = "docker-compose.yml"
 HOOK_TIMEOUT_SECONDS = 60
 
 
-@dataclass
-class InstanceOutcome:
-    name: str
-    healthy: bool
-    log: list[str] = field(default_factory=list)
-    reason: str | None = None
+def _write(path: Path, content: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(content)
+    os.replace(temporary, path)
+
+
+class NoTraffic:
+    """No load balancer knows the instances yet: there is no traffic to move."""
+
+    def take_out(self, instance: str, say: Callable[[str], None]) -> None:
+        say("out of traffic: nothing to do (no service discovery configured)")
+
+    def put_back(self, instance: str, say: Callable[[str], None]) -> None:
+        say("back in traffic: nothing to do (no service discovery configured)")
 
 
 def compose_project(project: str, environment: str) -> str:
@@ -43,22 +58,37 @@ def compose_project(project: str, environment: str) -> str:
 
 
 class DockerEngineDeployer:
-    def __init__(self, client: docker.DockerClient, root: Path) -> None:
+    def __init__(
+        self, client: docker.DockerClient, root: Path, traffic: Traffic | None = None
+    ) -> None:
         self.client = client
         self.root = root
+        self.traffic = traffic or NoTraffic()
 
-    def prepare(self, project: str, environment: str, compose: str, files: dict[str, str]) -> Path:
-        folder = self.root / f"{project}-{environment}"
+    def _folder(self, project: str, environment: str) -> Path:
+        return self.root / f"{project}-{environment}"
+
+    def prepare(self, project: str, environment: str, compose: str, files: dict[str, str]) -> None:
+        folder = self._folder(project, environment)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / COMPOSE_FILE).write_text(compose)
+        _write(folder / COMPOSE_FILE, compose)
+        # Mounted files are named by their content: those of running instances stay
+        # as they are, and a new file is renamed into place, never written over.
         for name, content in files.items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(content)
-        return folder
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists() or path.read_text() != content:
+                _write(path, content)
+
+    def logs(self, name: str, tail: int) -> str:
+        container = self._container(name)
+        if container is None:
+            raise NotFound(f"instance {name} has no container on this host")
+        output: bytes = container.logs(stdout=True, stderr=True, tail=tail, timestamps=True)
+        return output.decode(errors="replace")
 
     def replace(
         self,
-        folder: Path,
         project: str,
         environment: str,
         name: str,
@@ -72,9 +102,11 @@ class DockerEngineDeployer:
             outcome.log.append(f"{stamp} {text}")
             on_step(outcome)
 
+        folder = self._folder(project, environment)
         hooks = config.get("hooks") or {}
-        step("out of traffic: nothing to do (no service discovery yet)")
         old = self._container(name)
+        if old is not None and old.status == "running":
+            self.traffic.take_out(name, step)
         if old is not None and old.status == "running" and hooks.get("pre_stop"):
             step(f"PreStop: {self._exec(old, hooks['pre_stop'])}")
         compose = [
@@ -103,7 +135,7 @@ class DockerEngineDeployer:
         if not healthy:
             outcome.reason = f"{name}: {detail}"
             return outcome
-        step("back in traffic: nothing to do (no service discovery yet)")
+        self.traffic.put_back(name, step)
         outcome.healthy = True
         on_step(outcome)
         return outcome

@@ -175,6 +175,18 @@ def _parser() -> argparse.ArgumentParser:
     rolled.add_argument("--reason", required=True)
     rolled.add_argument("--batches", type=int, default=1)
     rolled.set_defaults(api=release_commands.release_rollback)
+    restarted = release_sub.add_parser(
+        "restart", help="replace every instance again: same version, same configuration"
+    )
+    restarted.add_argument("project")
+    restarted.add_argument("environment")
+    restart_group = restarted.add_mutually_exclusive_group()
+    restart_group.add_argument("--batches", type=int, help="split the instances into N batches")
+    restart_group.add_argument("--grouping", choices=["two_groups", "all_at_once", "one_by_one"])
+    restarted.add_argument(
+        "--pause", choices=["after_first", "after_every", "never"], default="never"
+    )
+    restarted.set_defaults(api=release_commands.release_restart)
     history = release_sub.add_parser("list", help="an environment's releases, current version")
     history.add_argument("project")
     history.add_argument("environment")
@@ -187,6 +199,15 @@ def _parser() -> argparse.ArgumentParser:
     composed.add_argument("--version", type=int, help="a configuration version (default: current)")
     composed.add_argument("-o", "--output", type=Path, help="a folder for it and its mounted files")
     composed.set_defaults(api=release_commands.compose)
+
+    instance = sub.add_parser("instance", help="an instance of an application")
+    instance_sub = instance.add_subparsers(dest="instance_command", required=True)
+    logs = instance_sub.add_parser("logs", help="the last lines its container wrote")
+    logs.add_argument("project")
+    logs.add_argument("environment")
+    logs.add_argument("name", help="the instance, e.g. hello-staging-1")
+    logs.add_argument("--tail", type=int, default=100, help="how many lines (default 100)")
+    logs.set_defaults(api=release_commands.instance_logs)
 
     envs = sub.add_parser("environments", help="a project's environments and who holds them")
     envs.add_argument("project")

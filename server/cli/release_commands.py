@@ -123,10 +123,10 @@ def release_list(api: ApiClient, args: Namespace) -> int:
         return 0
     print(f"current version: {found['current_version'] or '-'}")
     rows = [
-        [str(r["id"]), r["status"], r["image"], r["created_by"], r["created_at"][:19]]
+        [str(r["id"]), r["kind"], r["status"], r["image"], r["created_by"], r["created_at"][:19]]
         for r in found["releases"]
     ]
-    table(rows, ["ID", "STATUS", "IMAGE", "BY", "CREATED"])
+    table(rows, ["ID", "KIND", "STATUS", "IMAGE", "BY", "CREATED"])
     return 0
 
 
@@ -139,4 +139,33 @@ def release_rollback(api: ApiClient, args: Namespace) -> int:
         print_json(created)
     else:
         print(f"release {created['id']}: {created['reason']}")
+    return 0
+
+
+def release_restart(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {"pause_mode": args.pause}
+    if args.grouping:
+        body["grouping"] = args.grouping
+    elif args.batches:
+        body["batches"] = args.batches
+    created = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/restart", body
+    )
+    if args.json:
+        print_json(created)
+    else:
+        batches = " | ".join(", ".join(batch) for batch in created["batches"])
+        print(f"release {created['id']} ({created['reason']}): {batches}")
+    return 0
+
+
+def instance_logs(api: ApiClient, args: Namespace) -> int:
+    found = api.get(
+        f"/api/projects/{args.project}/environments/{args.environment}/instances/{args.name}/logs",
+        tail=args.tail,
+    )
+    if args.json:
+        print_json(found)
+    else:
+        sys.stdout.write(found["logs"])
     return 0

@@ -14,7 +14,7 @@ from pipelines.errors import PayloadError
 from pipelines.junit import Counts
 from pipelines.liveness import is_online
 from pipelines.status import Status
-from server.http import check_bearer, path_int
+from server.http import check_bearer, path_int, query_int
 from server.serialize import job_json, pipeline_json, runner_json
 from server.state import AppState, state_of
 from server.store.tables import utcnow
@@ -22,19 +22,10 @@ from server.store.tables import utcnow
 KEEPALIVE_SECONDS = 15.0
 
 
-def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise PayloadError(f"{name} must be a whole number from {low} to {high}", name)
-    return int(raw)
-
-
 async def list_pipelines(request: Request) -> JSONResponse:
     state = state_of(request)
     check_bearer(request, state.settings.api_token, "API")
-    limit = _query_int(request, "limit", 50, 1, 500)
+    limit = query_int(request, "limit", 50, 1, 500)
     project_id = None
     if name := request.query_params.get("project"):
         project_id = (await run_in_threadpool(state.store.projects.by_name, name)).id
@@ -89,7 +80,7 @@ async def job_log(request: Request) -> PlainTextResponse:
     """The log as text from ``?offset=`` on; ``X-Log-Offset`` is where it ends."""
     state = state_of(request)
     check_bearer(request, state.settings.api_token, "API")
-    offset = _query_int(request, "offset", 0, 0, 2**62)
+    offset = query_int(request, "offset", 0, 0, 2**62)
     text, end = await run_in_threadpool(state.store.logs.read, path_int(request, "job_id"), offset)
     return PlainTextResponse(text, headers={"X-Log-Offset": str(end)})
 
@@ -102,7 +93,7 @@ async def job_log_stream(request: Request) -> StreamingResponse:
     job_id = path_int(request, "job_id")
     await run_in_threadpool(state.store.jobs.get, job_id)  # 404 before the stream opens
     resume = request.headers.get("Last-Event-ID", "")
-    offset = int(resume) if resume.isdigit() else _query_int(request, "offset", 0, 0, 2**62)
+    offset = int(resume) if resume.isdigit() else query_int(request, "offset", 0, 0, 2**62)
     return StreamingResponse(
         _log_events(state, job_id, offset),
         media_type="text/event-stream",

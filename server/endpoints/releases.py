@@ -1,5 +1,6 @@
 """Releases: order one, follow it, pause, resume, switch its pause mode, close it;
-an environment's history and current version."""
+an environment's history and current version; a rolling restart and an instance's
+container logs (L9)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse
 from pipelines.release import Release
 from pipelines.rollout import Grouping, PauseMode
 from server.endpoints.projects import API_ACTOR
-from server.http import check_bearer, parse_json, path_int
+from server.http import check_bearer, parse_json, path_int, query_int
 from server.state import AppState, state_of
 from server.usecases import releases as usecase
 
@@ -37,6 +38,13 @@ class RollbackIn(BaseModel):
     pause_mode: PauseMode = PauseMode.NEVER
 
 
+class RestartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batches: int | None = Field(default=None, ge=1, le=100)
+    grouping: Grouping | None = None
+    pause_mode: PauseMode = PauseMode.NEVER
+
+
 class ModeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pause_mode: PauseMode
@@ -45,6 +53,7 @@ class ModeIn(BaseModel):
 def release_json(release: Release, instances: list[Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": release.id,
+        "kind": release.kind.value,
         "environment": release.environment,
         "image": release.image,
         "config_version": release.config_version,
@@ -53,6 +62,7 @@ def release_json(release: Release, instances: list[Any] | None = None) -> dict[s
         "pause_mode": release.pause_mode.value,
         "status": release.status.value,
         "next_batch": release.next_batch,
+        "batch_runner": release.batch_runner,
         "created_by": release.created_by,
         "reason": release.reason,
         "closed": release.closed,
@@ -114,6 +124,42 @@ async def roll_back(request: Request) -> JSONResponse:
     )
     state.engine.wake()
     return JSONResponse(release_json(release), status_code=201)
+
+
+async def restart(request: Request) -> JSONResponse:
+    state = _authorized(request)
+    body = await parse_json(request, RestartIn)
+    release = await run_in_threadpool(
+        functools.partial(
+            usecase.restart,
+            state.store,
+            request.path_params["name"],
+            request.path_params["environment"],
+            batches=body.batches,
+            grouping=body.grouping if body.batches is None else None,
+            pause_mode=body.pause_mode,
+            actor=API_ACTOR,
+        )
+    )
+    state.engine.wake()
+    return JSONResponse(release_json(release), status_code=201)
+
+
+async def instance_logs(request: Request) -> JSONResponse:
+    """The last ``?tail=`` lines (default 100) of an instance's container, asked of a
+    runner serving the environment: 502 when none answers within 10 s."""
+    state = _authorized(request)
+    tail = query_int(request, "tail", 100, 1, 10_000)
+    text = await run_in_threadpool(
+        usecase.instance_logs,
+        state.store,
+        state.queue,
+        request.path_params["name"],
+        request.path_params["environment"],
+        request.path_params["instance"],
+        tail,
+    )
+    return JSONResponse({"instance": request.path_params["instance"], "logs": text})
 
 
 async def history(request: Request) -> JSONResponse:

@@ -165,6 +165,12 @@ class InstanceIn(BaseModel):
     log: str = Field(max_length=200_000)
 
 
+class BatchClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runner: str = Field(min_length=1, max_length=255)
+    handout: int = Field(ge=0)
+
+
 class BatchDoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     failure: str | None = Field(default=None, max_length=10_000)
@@ -184,8 +190,14 @@ async def release_instance(request: Request) -> JSONResponse:
 async def release_batch_start(request: Request) -> JSONResponse:
     state = state_of(request)
     check_bearer(request, state.settings.runner_token, "runner")
+    body = await parse_json(request, BatchClaimIn)
     release = await run_in_threadpool(
-        claim_batch, state.store, path_int(request, "release_id"), path_int(request, "batch")
+        claim_batch,
+        state.store,
+        path_int(request, "release_id"),
+        path_int(request, "batch"),
+        body.handout,
+        body.runner,
     )
     return JSONResponse({"release_id": release.id, "status": release.status.value})
 

@@ -57,3 +57,19 @@ class ImageRepository:
         query = sa.select(images).where(images.c.pipeline_id == pipeline_id).order_by(images.c.id)
         with self.engine.begin() as conn:
             return [_image(row) for row in conn.execute(query)]
+
+    def by_reference(self, reference: str) -> BuiltImage | None:
+        """The newest image pushed as ``repository@digest``; None for any other
+        reference (an image Shipway did not build)."""
+        repository, _, digest = reference.partition("@")
+        if not digest:
+            return None
+        query = (
+            sa.select(images)
+            .where(images.c.repository == repository, images.c.digest == digest)
+            .order_by(images.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(query).first()
+        return _image(row) if row is not None else None

@@ -12,6 +12,7 @@ from pipelines.release import (
     InstanceStatus,
     Release,
     ReleaseInstance,
+    ReleaseKind,
     ReleaseStatus,
     release_transition,
 )
@@ -34,6 +35,7 @@ class NewRelease:
     reason: str | None = None
     rollback_of: int | None = None
     job_id: int | None = None
+    kind: ReleaseKind = ReleaseKind.RELEASE
 
 
 def _release(row: sa.Row[Any]) -> Release:
@@ -57,6 +59,10 @@ def _release(row: sa.Row[Any]) -> Release:
         retries=row.retries,
         rollback_of=row.rollback_of,
         job_id=row.job_id,
+        kind=ReleaseKind(row.kind),
+        handouts=row.handouts,
+        batch_runner=row.batch_runner,
+        batch_claimed_at=row.batch_claimed_at,
     )
 
 
@@ -102,6 +108,8 @@ class ReleaseRepository:
                     retries=0,
                     rollback_of=new.rollback_of,
                     job_id=new.job_id,
+                    kind=new.kind.value,
+                    handouts=0,
                     created_by=new.created_by,
                     reason=new.reason,
                     created_at=utcnow(),
@@ -205,6 +213,37 @@ class ReleaseRepository:
                 conn.execute(sa.select(releases).where(releases.c.id == release_id)).one()
             )
 
+    def claim_batch(self, release_id: int, batch: int, handout: int, runner: str) -> Release:
+        """Record that ``runner`` runs the batch handed out as ``handout``; Conflict
+        when the release no longer wants it (closed, past it, handed out again since)
+        or another runner claimed it first."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(releases).where(releases.c.id == release_id).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFound(f"release {release_id} does not exist")
+            release = _release(row)
+            if not release.status.is_active or not release.batch_in_flight:
+                raise Conflict(
+                    f"release {release_id} is {release.status}: batch {batch} is not wanted"
+                )
+            if batch != release.next_batch or handout != release.handouts:
+                raise Conflict(
+                    f"release {release_id} is at batch {release.next_batch} "
+                    f"(hand-out {release.handouts}), not {batch} ({handout})"
+                )
+            if release.batch_runner is not None:
+                raise Conflict(f"{release.batch_runner} runs batch {batch} already")
+            conn.execute(
+                releases.update()
+                .where(releases.c.id == release_id)
+                .values(batch_runner=runner, batch_claimed_at=utcnow())
+            )
+            return _release(
+                conn.execute(sa.select(releases).where(releases.c.id == release_id)).one()
+            )
+
     def reset_instances(self, release_id: int, batch: int) -> list[str]:
         """The instances of ``batch`` that are not healthy, made waiting again."""
         with self.engine.begin() as conn:
@@ -226,6 +265,21 @@ class ReleaseRepository:
                 .values(status=InstanceStatus.WAITING.value)
             )
         return names
+
+    def mark_deploying_failed(self, release_id: int, reason: str) -> None:
+        """Instances caught mid-replacement by a lost runner: failed, and say why."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                release_instances.update()
+                .where(
+                    release_instances.c.release_id == release_id,
+                    release_instances.c.status == InstanceStatus.DEPLOYING.value,
+                )
+                .values(
+                    status=InstanceStatus.FAILED.value,
+                    log=release_instances.c.log + f"\nFAILED: {reason}",
+                )
+            )
 
     def report_instance(self, release_id: int, name: str, status: InstanceStatus, log: str) -> None:
         with self.engine.begin() as conn:

@@ -261,6 +261,10 @@ releases = sa.Table(
     sa.Column("retries", sa.Integer, nullable=False, default=0),  # times failed instances reran
     sa.Column("rollback_of", sa.Integer, nullable=True),  # the release whose version it restores
     sa.Column("job_id", sa.Integer, nullable=True, unique=True),  # the deploy job that made it
+    sa.Column("kind", sa.String(20), nullable=False, server_default="release"),
+    sa.Column("handouts", sa.Integer, nullable=False, server_default="0"),  # batch tasks queued
+    sa.Column("batch_runner", sa.String(255), nullable=True),  # who claimed the batch in flight
+    sa.Column("batch_claimed_at", UtcDateTime, nullable=True),
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),

@@ -50,6 +50,19 @@ def host_port_in_use(port: int) -> bool:
     return False
 
 
+def runtime_mounts(store: Store, image: str, environment: str) -> tuple[tuple[str, str], ...]:
+    """The runtimes an image built by Shipway wants mounted from the host (I4) in
+    ``environment``: those naming it, and those naming no environment."""
+    built = store.images.by_reference(image)
+    if built is None:
+        return ()
+    return tuple(
+        (str(mount["host"]), str(mount["target"]))
+        for mount in built.runtime_mounts
+        if mount.get("environments") is None or environment in mount["environments"]
+    )
+
+
 def compose_for(
     store: Store, project_name: str, environment: str, image: str, version: int | None = None
 ) -> tuple[StoredConfig, RenderedCompose]:
@@ -63,6 +76,14 @@ def compose_for(
         (index, port.container) for index in range(1, config.instances + 1) for port in config.ports
     ]
     ports = store.deployments.allocate_ports(project.id, environment, wanted, host_port_in_use)
-    rendered = render(project.name, environment, stored.version, config, image, ports)
+    rendered = render(
+        project.name,
+        environment,
+        stored.version,
+        config,
+        image,
+        ports,
+        runtime_mounts=runtime_mounts(store, image, environment),
+    )
     check(rendered)
     return stored, rendered

@@ -9,12 +9,14 @@ next batch when the previous one is done and no pause is wanted.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from pipelines.deploy_config import DeployConfig
-from pipelines.errors import Conflict, ExternalError, InvalidInput
+from pipelines.errors import Conflict, ExternalError, InvalidInput, NotFound
+from pipelines.liveness import lost_batch, needs_requeue
 from pipelines.ports import JobQueue
-from pipelines.release import InstanceStatus, Release, ReleaseStatus
+from pipelines.release import InstanceStatus, Release, ReleaseKind, ReleaseStatus
 from pipelines.rollout import Grouping, PauseMode, Plan, plan, rollback_target
 from server.compose import instance_name
 from server.store import Store
@@ -22,6 +24,8 @@ from server.store.releases import NewRelease
 from server.usecases.deploy_config import compose_for
 
 log = logging.getLogger(__name__)
+
+LOGS_TIMEOUT_SECONDS = 10.0
 
 
 def create_release(
@@ -39,6 +43,7 @@ def create_release(
     config_version: int | None = None,
     rollback_of: int | None = None,
     job_id: int | None = None,
+    kind: ReleaseKind = ReleaseKind.RELEASE,
 ) -> Release:
     if not image or any(character.isspace() for character in image):
         raise InvalidInput("image is the image reference to release", "image")
@@ -64,6 +69,7 @@ def create_release(
             reason=reason,
             rollback_of=rollback_of,
             job_id=job_id,
+            kind=kind,
         )
     )
     store.audit.record(
@@ -88,14 +94,19 @@ def advance_releases(store: Store, queue: JobQueue) -> None:
             )
             continue
         try:
-            store.releases.update(release.id, expect=ReleaseStatus.RUNNING, batch_in_flight=True)
+            release = store.releases.update(
+                release.id,
+                expect=ReleaseStatus.RUNNING,
+                batch_in_flight=True,
+                handouts=release.handouts + 1,
+                batch_runner=None,
+                batch_claimed_at=None,
+            )
         except Conflict:
             continue
         try:
             queue.enqueue_release_batch(
-                release.environment,
-                f"shipway-release-{release.id}-batch-{release.next_batch}-{release.retries}",
-                batch_payload(store, release),
+                release.environment, release.batch_task_id, batch_payload(store, release)
             )
         except ExternalError as exc:
             log.warning("release %s: batch not handed out yet: %s", release.id, exc)
@@ -117,6 +128,7 @@ def batch_payload(store: Store, release: Release) -> dict[str, Any]:
     return {
         "release_id": release.id,
         "batch": release.next_batch,
+        "handout": release.handouts,
         "project": project.name,
         "environment": release.environment,
         "instances": [n for n in release.batches[release.next_batch] if n not in healthy],
@@ -126,15 +138,49 @@ def batch_payload(store: Store, release: Release) -> dict[str, Any]:
     }
 
 
-def claim_batch(store: Store, release_id: int, batch: int) -> Release:
+def claim_batch(store: Store, release_id: int, batch: int, handout: int, runner: str) -> Release:
     """A runner is about to run a batch: Conflict when the release no longer wants it
-    (closed, or already past it), so a late or duplicate task changes nothing."""
-    release = store.releases.get(release_id)
-    if not release.status.is_active or not release.batch_in_flight:
-        raise Conflict(f"release {release_id} is {release.status}: batch {batch} is not wanted")
-    if batch != release.next_batch:
-        raise Conflict(f"release {release_id} is at batch {release.next_batch}, not {batch}")
-    return release
+    (closed, already past it, handed out again), so a late or duplicate task changes
+    nothing; the runner that claimed it is watched while it runs."""
+    return store.releases.claim_batch(release_id, batch, handout, runner)
+
+
+def recover_lost_batches(store: Store, queue: JobQueue, now: datetime) -> None:
+    """Batches in flight that will never be reported. A claimed batch whose runner
+    died fails the release (its instances may be half replaced: a person retries it
+    once a runner serves the environment again). A batch no runner claimed, whose
+    task the queue lost or a runner took and died with, is handed out again."""
+    runners = {runner.name: runner for runner in store.runners.all()}
+    for release in store.releases.running():
+        if not release.batch_in_flight:
+            continue
+        state, taken_at = queue.release_task_state(release.batch_task_id)
+        current = store.releases.get(release.id)
+        if current.handouts != release.handouts or not current.batch_in_flight:
+            continue  # reported or handed out meanwhile
+        if current.batch_runner is None:
+            if needs_requeue(state, taken_at, now):
+                log.warning("release %s: batch task lost before a runner claimed it", release.id)
+                store.releases.update(release.id, batch_in_flight=False)
+            continue
+        reason = lost_batch(current, runners, state, now)
+        if reason is None:
+            continue
+        store.releases.mark_deploying_failed(release.id, reason)
+        try:
+            store.releases.update(
+                release.id,
+                status=ReleaseStatus.FAILED,
+                expect=ReleaseStatus.RUNNING,
+                batch_in_flight=False,
+                batch_runner=None,
+                reason=reason,
+            )
+        except Conflict:
+            continue
+        store.audit.record(
+            "engine", "release.lost", "failed", f"release {release.id}", {"reason": reason}
+        )
 
 
 def report_instance(
@@ -157,13 +203,17 @@ def batch_done(store: Store, release_id: int, batch: int, failure: str | None) -
         raise Conflict(f"release {release_id} is at batch {release.next_batch}, not {batch}")
     if failure is not None:
         return store.releases.update(
-            release_id, status=ReleaseStatus.FAILED, batch_in_flight=False, reason=failure
+            release_id,
+            status=ReleaseStatus.FAILED,
+            batch_in_flight=False,
+            batch_runner=None,
+            reason=failure,
         )
     pause = Plan(release.batches, release.beta).pauses_after(batch, release.pause_mode)
     last = batch + 1 >= len(release.batches)
     status = ReleaseStatus.SUCCESS if last else (ReleaseStatus.PAUSED if pause else None)
     return store.releases.update(
-        release_id, status=status, next_batch=batch + 1, batch_in_flight=False
+        release_id, status=status, next_batch=batch + 1, batch_in_flight=False, batch_runner=None
     )
 
 
@@ -261,7 +311,62 @@ def rollback(
         reason=f"rollback to release {source.id}: {reason.strip()}",
         config_version=source.config_version,
         rollback_of=source.id,
+        kind=ReleaseKind.ROLLBACK,
     )
+
+
+def restart(
+    store: Store,
+    project_name: str,
+    environment: str,
+    *,
+    batches: int | None,
+    grouping: Grouping | None,
+    pause_mode: PauseMode,
+    actor: str,
+) -> Release:
+    """A rolling restart (L9): every instance replaced again, batch by batch and step
+    by step, with the version and configuration of the current release."""
+    project = store.projects.by_name(project_name)
+    history = store.releases.of_environment(project.id, environment)
+    current = next((r for r in history if r.status is ReleaseStatus.SUCCESS), None)
+    if current is None:
+        raise Conflict(
+            f"{project_name} has never been released to {environment}: nothing to restart"
+        )
+    return create_release(
+        store,
+        project_name,
+        environment,
+        current.image,
+        batches=batches,
+        # By default one instance at a time: the others serve meanwhile.
+        grouping=grouping or (Grouping.ONE_BY_ONE if batches is None else None),
+        pause_mode=pause_mode,
+        beta=False,
+        actor=actor,
+        reason=f"rolling restart of release {current.id}",
+        config_version=current.config_version,
+        kind=ReleaseKind.RESTART,
+    )
+
+
+def instance_logs(
+    store: Store, queue: JobQueue, project_name: str, environment: str, name: str, tail: int
+) -> str:
+    """An instance's container logs, read by a runner serving the environment."""
+    if not 1 <= tail <= 10_000:
+        raise InvalidInput("tail is a number of lines from 1 to 10000", "tail")
+    project = store.projects.by_name(project_name)
+    known = {
+        instance.name
+        for release in store.releases.of_environment(project.id, environment)[:20]
+        for instance in store.releases.instances(release.id)
+    }
+    if name not in known:
+        raise NotFound(f"{project_name} has no instance {name} in {environment}")
+    answer = queue.ask(environment, "logs", {"name": name, "tail": tail}, LOGS_TIMEOUT_SECONDS)
+    return str(answer["logs"])
 
 
 def current_version(releases: list[Release]) -> str | None:

@@ -39,3 +39,15 @@ def wait_for_pipeline(
 
         wait_until(reached, timeout, f"pipeline {pipeline_id} {status}", pause=0.1)
     return found
+
+
+def release(deployment: Deployment, release_id: int, status: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    with deployment.api() as api:
+
+        def reached() -> bool:
+            found.update(api.get(f"/api/releases/{release_id}").json())
+            return bool(found["status"] == status)
+
+        wait_until(reached, 90, f"release {release_id} {status}", pause=0.2)
+    return found

@@ -3,44 +3,18 @@ failing health check that stops the release with the later instances untouched."
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from tests.conftest import remove_runner_containers
+from tests.e2e.pipeline_helpers import release
 from tests.e2e.test_push_to_pipeline import finished, job_log, pushed_pipeline
 from tests.support.git import Repository
-from tests.support.services import Deployment, RegistryServer, ShipwayProcess, wait_until
+from tests.support.services import Deployment, RegistryServer, ShipwayProcess
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def app(docker_client: docker.DockerClient) -> Iterator[str]:
-    name = f"rel{uuid.uuid4().hex[:6]}"
-    yield name
-    for container in docker_client.containers.list(
-        all=True, filters={"label": f"io.shipway.project={name}"}
-    ):
-        container.remove(force=True)
-
-
-@pytest.fixture
-def deploy_runner(
-    deployment: Deployment,
-    server: ShipwayProcess,
-    runner_name: str,
-    busybox: str,
-    docker_client: docker.DockerClient,
-) -> Iterator[ShipwayProcess]:
-    process = deployment.start_runner(runner_name, "build", "staging")
-    yield process
-    process.stop()
-    remove_runner_containers(docker_client, runner_name)
 
 
 def config(health_command: str) -> dict[str, Any]:
@@ -52,18 +26,6 @@ def config(health_command: str) -> dict[str, Any]:
         "health": {"command": health_command, "interval": 1, "timeout": 1, "retries": 2},
         "hooks": {"post_start": "echo started > /tmp/post-start", "pre_stop": "echo bye"},
     }
-
-
-def release(deployment: Deployment, release_id: int, status: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    with deployment.api() as api:
-
-        def reached() -> bool:
-            found.update(api.get(f"/api/releases/{release_id}").json())
-            return bool(found["status"] == status)
-
-        wait_until(reached, 90, f"release {release_id} {status}", pause=0.2)
-    return found
 
 
 def test_batches_pause_resume_and_a_failed_health_check(

@@ -444,8 +444,35 @@ def test_a_runner_claims_a_batch_only_while_it_is_wanted(client: TestClient) -> 
     state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
     wait_until(lambda: state.store.releases.get(rid).batch_in_flight, 10, "batch 0 handed out")
     claim = f"/api/runner/releases/{rid}/batches"
-    assert client.post(f"{claim}/1/start", headers=RUNNER).status_code == 409
-    assert client.post(f"{claim}/0/start", headers=RUNNER).status_code == 200
+    handout = state.store.releases.get(rid).handouts
+    me = {"runner": "r1", "handout": handout}
+    assert client.post(f"{claim}/1/start", json=me, headers=RUNNER).status_code == 409
+    stale = {"runner": "r1", "handout": handout - 1}  # a task handed out before, late
+    assert client.post(f"{claim}/0/start", json=stale, headers=RUNNER).status_code == 409
+    assert client.post(f"{claim}/0/start", json=me, headers=RUNNER).status_code == 200
+    other = client.post(f"{claim}/0/start", json={**me, "runner": "r2"}, headers=RUNNER)
+    assert (other.status_code, other.json()["error"]) == (409, "r1 runs batch 0 already")
+    assert client.get(f"/api/releases/{rid}", headers=API).json()["batch_runner"] == "r1"
     client.post(f"/api/releases/{rid}/close", headers=API)
-    late = client.post(f"{claim}/0/start", headers=RUNNER)
+    late = client.post(f"{claim}/0/start", json=me, headers=RUNNER)
     assert (late.status_code, "is failed" in late.json()["error"]) == (409, True)
+
+
+def test_restart_and_logs_are_refused_clearly(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pending_job(client)
+    base = "/api/projects/app/environments/staging"
+    client.put(f"{base}/config", json={"instances": 2}, headers=API)
+    never = client.post(f"{base}/restart", json={}, headers=API)
+    assert never.status_code == 409
+    assert never.json()["error"] == "app has never been released to staging: nothing to restart"
+    unknown = client.get(f"{base}/instances/app-staging-1/logs", headers=API)
+    assert unknown.status_code == 404  # no release ever made that instance
+    client.post(f"{base}/releases", json={"image": "x:1", "batches": 1}, headers=API)
+    bad_tail = client.get(f"{base}/instances/app-staging-1/logs?tail=0", headers=API)
+    assert (bad_tail.status_code, bad_tail.json()["field"]) == (400, "tail")
+    monkeypatch.setattr("server.usecases.releases.LOGS_TIMEOUT_SECONDS", 0.5)
+    nobody = client.get(f"{base}/instances/app-staging-1/logs", headers=API)
+    assert nobody.status_code == 502
+    assert nobody.json()["error"] == "no runner serving the queue staging answered within 0.5s"

@@ -5,17 +5,19 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from pipelines.errors import Conflict, IllegalTransition, NotFound
-from pipelines.model import GitRef, Project, RefKind
+from pipelines.model import BuiltImage, GitRef, Project, RefKind
 from pipelines.plan import plan_jobs
 from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.store import Store
 from server.store.pipelines import NewPipeline
 from server.store.tables import metadata
+from server.usecases.deploy_config import compose_for, set_config
 
 SPEC = """
 image: img
@@ -206,3 +208,42 @@ def test_an_environment_value_of_a_secret_wins_over_the_general_one(store: Store
     assert store.secrets.sealed_for(project.id, None, names) == {}
     with pytest.raises(NotFound):
         store.secrets.delete(project.id, "*", "TOKEN")
+
+
+def test_an_images_runtime_mounts_reach_the_compose_file_of_their_environments(
+    store: Store,
+) -> None:
+    project = make_project(store)
+    pipeline = store.pipelines.create(new_pipeline(project))
+    store.pipelines.add_jobs(pipeline.id, plan_jobs(parse_spec(SPEC)))
+    job = store.jobs.of_pipeline(pipeline.id)[0]
+    jdk = {"host": "/opt/jdk-21", "target": "/opt/jdk", "environments": ["production"]}
+    fonts = {"host": "/usr/share/fonts", "target": "/usr/share/fonts", "environments": None}
+    image = store.images.record(
+        BuiltImage(
+            pipeline_id=pipeline.id,
+            job_id=job.id,
+            repository="127.0.0.1:5000/app",
+            tag="abc",
+            digest="sha256:" + "a" * 64,
+            middleware=None,
+            pushed_bytes=1,
+            app_layer_bytes=1,
+            runtime_mounts=(jdk, fonts),
+        )
+    )
+    for environment in ("staging", "production"):
+        set_config(store, "app", environment, {"instances": 1}, "ops")
+
+    def volumes(environment: str, reference: str) -> list[str]:
+        _, rendered = compose_for(store, "app", environment, reference)
+        return list(
+            yaml.safe_load(rendered.compose)["services"][f"app-{environment}-1"].get("volumes", [])
+        )
+
+    assert volumes("staging", image.reference) == ["/usr/share/fonts:/usr/share/fonts:ro"]
+    assert volumes("production", image.reference) == [
+        "/opt/jdk-21:/opt/jdk:ro",
+        "/usr/share/fonts:/usr/share/fonts:ro",
+    ]
+    assert volumes("production", "busybox:1") == []  # not built by Shipway: nothing to mount

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipelines.liveness import OFFLINE_AFTER, is_online, lost_jobs
+from pipelines.liveness import OFFLINE_AFTER, is_online, lost_batch, lost_jobs
 from pipelines.model import Job, Runner
+from pipelines.ports import TaskState
+from pipelines.release import Release, ReleaseStatus
+from pipelines.rollout import PauseMode
 from pipelines.status import Status
 from tests.unit.test_schedule import job
 
@@ -47,3 +50,46 @@ def test_a_job_that_just_started_is_given_time() -> None:
 
 def test_an_unknown_runner_loses_the_job() -> None:
     assert [lost.job_id for lost in lost_jobs([running(1, LONG_AGO, "ghost")], {}, NOW)] == [1]
+
+
+def in_flight(runner_name: str | None, claimed: datetime | None) -> Release:
+    return Release(
+        id=7,
+        project_id=1,
+        environment="staging",
+        image="app:1",
+        config_version=1,
+        batches=[["a-1"], ["a-2"]],
+        beta=False,
+        pause_mode=PauseMode.NEVER,
+        status=ReleaseStatus.RUNNING,
+        next_batch=1,
+        batch_in_flight=True,
+        created_by="ops",
+        created_at=LONG_AGO,
+        handouts=2,
+        batch_runner=runner_name,
+        batch_claimed_at=claimed,
+    )
+
+
+def test_a_batch_whose_runner_went_silent_is_lost() -> None:
+    release = in_flight("r1", LONG_AGO)
+    reason = lost_batch(release, {"r1": runner(LONG_AGO, None)}, TaskState.STARTED, NOW)
+    assert reason == "runner lost: no heartbeat from r1 during batch 2"
+    assert release.batch_task_id == "shipway-release-7-batch-1-2"
+
+
+def test_a_batch_whose_task_ended_without_a_report_is_lost_at_once() -> None:
+    release = in_flight("r1", NOW)
+    reason = lost_batch(release, {"r1": runner(NOW, None)}, TaskState.ENDED, NOW)
+    assert reason == "runner lost: the task of batch 2 on r1 ended without a report"
+
+
+def test_a_batch_is_not_lost_while_its_runner_beats_or_too_early_to_tell() -> None:
+    beating = {"r1": runner(NOW, None)}
+    assert lost_batch(in_flight("r1", LONG_AGO), beating, TaskState.STARTED, NOW) is None
+    silent = {"r1": runner(LONG_AGO, None)}
+    assert lost_batch(in_flight("r1", NOW), silent, TaskState.STARTED, NOW) is None
+    # Not claimed yet: the queue's side (needs_requeue) decides, not the runner's.
+    assert lost_batch(in_flight(None, None), silent, TaskState.MISSING, NOW) is None

@@ -1,0 +1,37 @@
+"""Fixtures of the release tests: an application name whose containers are removed
+afterwards, and a runner serving the build and staging queues."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from tests.conftest import remove_runner_containers
+from tests.support.services import Deployment, ShipwayProcess
+
+
+@pytest.fixture
+def app(docker_client: docker.DockerClient) -> Iterator[str]:
+    name = f"rel{uuid.uuid4().hex[:6]}"
+    yield name
+    for container in docker_client.containers.list(
+        all=True, filters={"label": f"io.shipway.project={name}"}
+    ):
+        container.remove(force=True)
+
+
+@pytest.fixture
+def deploy_runner(
+    deployment: Deployment,
+    server: ShipwayProcess,
+    runner_name: str,
+    busybox: str,
+    docker_client: docker.DockerClient,
+) -> Iterator[ShipwayProcess]:
+    process = deployment.start_runner(runner_name, "build", "staging")
+    yield process
+    process.stop()
+    remove_runner_containers(docker_client, runner_name)
