@@ -20,6 +20,13 @@ configuration that the compose file is rendered from.
     hooks:
       post_start: ./warm-cache.sh
       pre_stop: ./drain.sh
+    stop_grace_period: 10s           # after SIGTERM (through an init), before SIGKILL
+    discovery:                       # S1: registered in etcd, routed by nginx
+      port: 8000                     # the container port registered (default: the first)
+      hosts: [hello.example.com]     # nginx routes these host names ...
+      path: /hello/                  # ... and/or this path prefix to the instances
+      drain: 2s                      # in-flight requests' time once out of traffic
+      ttl: 10s                       # a registration outlives a dead registrar this long
 
 A configuration is stored as a new version each time it changes; a release uses the
 version current when it is made, so a change takes effect only through a release.
@@ -140,6 +147,21 @@ class Hooks(BaseModel):
     pre_stop: str | None = Field(default=None, min_length=1)
 
 
+class Discovery(BaseModel):
+    """The instances register in etcd (a registrar sidecar each) and the confd agent
+    routes to them; a release takes each out of traffic before stopping it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9*][A-Za-z0-9.*-]*$")]] = Field(
+        default_factory=list, max_length=20
+    )
+    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9._~%/-]*$")
+    drain: Duration = 2
+    ttl: Annotated[int, Field(ge=3, le=300)] | Duration = 10
+
+
 class DeployConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -153,6 +175,15 @@ class DeployConfig(BaseModel):
     directories: list[DirectoryMount] = Field(default_factory=list, max_length=50)
     health: Health | None = None
     hooks: Hooks = Field(default_factory=Hooks)
+    discovery: Discovery | None = None
+    stop_grace_period: Duration = 10  # after SIGTERM, how long before SIGKILL
+
+    @property
+    def discovery_port(self) -> int | None:
+        """The container port instances register under, when they register."""
+        if self.discovery is None:
+            return None
+        return self.discovery.port or self.ports[0].container
 
     @field_validator("environment")
     @classmethod
@@ -170,6 +201,11 @@ class DeployConfig(BaseModel):
         targets = [mount.path for mount in self.files] + [d.container for d in self.directories]
         if len(set(targets)) != len(targets):
             raise ValueError("two mounts share a path in the container")
+        if self.discovery is not None:
+            if not self.ports:
+                raise ValueError("discovery registers a port: list one under ports")
+            if self.discovery.port is not None and self.discovery.port not in containers:
+                raise ValueError(f"discovery.port {self.discovery.port} is not under ports")
         return self
 
 

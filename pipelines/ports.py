@@ -95,3 +95,17 @@ class Deployer(Protocol):
     def logs(self, name: str, tail: int) -> str:
         """The last ``tail`` lines an instance's container wrote (stdout and stderr)."""
         ...
+
+
+class TrafficWeights(Protocol):
+    """The share of requests each registered instance of a service gets (L6)."""
+
+    def registered(self, service: str) -> list[str]:
+        """The addresses (``ip:port``) registered now."""
+        ...
+
+    def set_weights(self, service: str, weights: dict[str, int]) -> None: ...
+
+    def clear(self, service: str) -> None:
+        """Every instance back to an equal share."""
+        ...

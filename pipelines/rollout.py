@@ -11,6 +11,7 @@ its identity and data and the others keep a quorum.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -101,3 +102,18 @@ def rollback_target(successful_versions: Sequence[str], version: str) -> str:
     if version not in successful_versions:
         raise Conflict(f"{version} was never released successfully to this environment")
     return version
+
+
+def traffic_weights(new: list[str], old: list[str], share: int) -> dict[str, int]:
+    """nginx weights giving the ``new`` instances together ``share`` percent of the
+    requests and the ``old`` ones the rest (L6); 0 means no traffic. The smallest
+    whole numbers that do it: 1 new and 3 old at 10 percent weigh 1 and 3 each."""
+    if not 0 <= share <= 100:
+        raise InvalidInput("the share of the new instances is a percentage, 0 to 100", "share")
+    if not new or not old or share in (0, 100):
+        return {name: int(share > 0) for name in new} | {name: int(share < 100) for name in old}
+    new_weight, old_weight = share * len(old), (100 - share) * len(new)
+    divisor = math.gcd(new_weight, old_weight)
+    return {name: new_weight // divisor for name in new} | {
+        name: old_weight // divisor for name in old
+    }

@@ -21,6 +21,12 @@ class RunnerSettings:
     name: str
     cache_dir: Path
     registry: str = DEFAULT_REGISTRY  # where image jobs push: host:port
+    etcd_url: str | None = None  # where instances register (S1); None: no discovery here
+    # The address nginx reaches this host's instances at, and etcd's URL as seen from
+    # inside a container (default: etcd's, with a loopback host made the Docker
+    # bridge's gateway, where etcd must then listen too).
+    advertise_ip: str = "127.0.0.1"
+    container_etcd_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerSettings:
@@ -39,4 +45,7 @@ class RunnerSettings:
                 env.get("SHIPWAY_RUNNER_CACHE_DIR", str(Path.home() / ".shipway-runner"))
             ),
             registry=env.get("SHIPWAY_REGISTRY") or DEFAULT_REGISTRY,
+            etcd_url=env.get("SHIPWAY_ETCD_URL") or None,
+            advertise_ip=env.get("SHIPWAY_ADVERTISE_IP") or "127.0.0.1",
+            container_etcd_url=env.get("SHIPWAY_CONTAINER_ETCD_URL") or None,
         )

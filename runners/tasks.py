@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -11,17 +12,19 @@ from typing import Any
 import docker
 import docker.errors
 
-from pipelines.errors import Conflict, ExternalError, ShipwayError
+from pipelines.errors import Conflict, ExternalError, InvalidInput, ShipwayError
 from pipelines.model import JobTask
 from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
 from runners.deploy.docker_engine import DockerEngineDeployer
+from runners.discovery.traffic import EtcdTraffic, bridge_gateway
 from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
 from runners.reporting import LogShipper, ServerClient
 from runners.scan_job import run_scan
 from runners.settings import RunnerSettings
+from runners.tool_images import ensure_registrar
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +190,7 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
             return {"release_id": release_id, "batch": batch, "executed": False}
         client = docker.from_env()
         try:
-            deployer = DockerEngineDeployer(client, settings.cache_dir / "releases")
+            deployer = _deployer(settings, client, payload.get("discovery"))
             deployer.prepare(
                 payload["project"], payload["environment"], payload["compose"], payload["files"]
             )
@@ -204,7 +207,7 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
                         payload["config"],
                         on_step,
                     )
-                except (RuntimeError, docker.errors.DockerException) as exc:
+                except (RuntimeError, ShipwayError, docker.errors.DockerException) as exc:
                     outcome = InstanceOutcome(
                         name, healthy=False, log=[f"FAILED: {exc}"], reason=f"{name}: {exc}"
                     )
@@ -213,7 +216,43 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
                 if not outcome.healthy:
                     failure = outcome.reason or f"{name} failed"
                     break
+        except (ShipwayError, docker.errors.DockerException) as exc:
+            failure = str(exc)
         finally:
             client.close()
         server.batch_done(release_id, batch, failure)
     return {"release_id": release_id, "batch": batch, "failure": failure}
+
+
+def _deployer(
+    settings: RunnerSettings, client: docker.DockerClient, discovery: dict[str, Any] | None
+) -> DockerEngineDeployer:
+    """The Docker Engine deployer, with etcd's traffic steps when the instances
+    register themselves (their registrar image built when missing)."""
+    root = settings.cache_dir / "releases"
+    if discovery is None:
+        return DockerEngineDeployer(client, root)
+    if settings.etcd_url is None:
+        raise InvalidInput(
+            "the configuration registers instances in etcd (discovery), but this runner "
+            "has no SHIPWAY_ETCD_URL",
+            "discovery",
+        )
+    ensure_registrar(client)
+    traffic = EtcdTraffic(settings.etcd_url, client, discovery, settings.advertise_ip)
+    traffic.publish_route()
+    compose_env = {
+        "SHIPWAY_CONTAINER_ETCD_URL": settings.container_etcd_url
+        or container_etcd_url(settings.etcd_url, client),
+        "SHIPWAY_ADVERTISE_IP": settings.advertise_ip,
+    }
+    return DockerEngineDeployer(client, root, traffic, compose_env)
+
+
+def container_etcd_url(etcd_url: str, client: docker.DockerClient) -> str:
+    """etcd's URL as a container reaches it: a loopback host becomes the gateway of
+    Docker's bridge network (the host, seen from a container)."""
+    parts = urllib.parse.urlsplit(etcd_url)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return etcd_url
+    return parts._replace(netloc=f"{bridge_gateway(client)}:{parts.port or 2379}").geturl()

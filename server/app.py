@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import ShipwayError
 from runners.git_mirror import GitMirrors
+from server.discovery import EtcdWeights
 from server.engine import Engine
 from server.http import handle_shipway_error
 from server.queue import RqJobQueue
@@ -42,7 +43,8 @@ def create_app(settings: Settings) -> Starlette:
         sources = GitMirrors(settings.mirrors_dir)
         engine = Engine(store, queue, sources, settings.engine_interval_seconds)
         box = SecretBox.from_key_file(settings.secret_key_file)
-        app.state.shipway = AppState(settings, store, queue, sources, engine, box)
+        weights = EtcdWeights(settings.etcd_url) if settings.etcd_url else None
+        app.state.shipway = AppState(settings, store, queue, sources, engine, box, weights)
         engine.start()
         try:
             yield

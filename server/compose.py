@@ -25,6 +25,7 @@ from pipelines.errors import ExternalError, InvalidInput
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "compose"
 TEMPLATE = "app.yml.j2"
 COMPOSE_FILE = "docker-compose.yml"
+REGISTRAR_IMAGE = "shipway/registrar:1"  # built by runners.tool_images
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,23 @@ class RenderedCompose:
 
 def instance_name(app: str, environment: str, index: int) -> str:
     return f"{app}-{environment}-{index}"
+
+
+def service_name(app: str, environment: str) -> str:
+    """The instances' folder in etcd and their nginx upstream (S1): ``hello_STAGING``."""
+    return f"{app}_{environment.upper()}"
+
+
+def registrar_name(instance: str) -> str:
+    return f"{instance}-registrar"
+
+
+def registration_check(config: DeployConfig) -> str:
+    """What the registrar checks from inside the instance's network: the HTTP health
+    check when there is one, else that the registered port accepts connections."""
+    if config.health is not None and config.health.http is not None:
+        return f"http://127.0.0.1:{config.health.http.port}{config.health.http.path}"
+    return f"tcp://127.0.0.1:{config.discovery_port}"
 
 
 def health_test(config: DeployConfig) -> list[str] | None:
@@ -86,9 +104,19 @@ def render(
                 host = posixpath.join(host, name)
             volumes.append(f"{host}:{directory.container}{':ro' if directory.read_only else ''}")
         volumes.extend(f"{host}:{target}:ro" for host, target in runtime_mounts)
+        registrar = None
+        if config.discovery is not None:
+            registrar = {
+                "name": registrar_name(name),
+                "service": service_name(app, environment),
+                "port": host_ports[(index, config.discovery_port or 0)],
+                "check": registration_check(config),
+                "ttl": config.discovery.ttl,
+            }
         instances.append(
             {
                 "name": name,
+                "registrar": registrar,
                 "ports": [
                     {"host": host_ports[(index, port.container)], "container": port.container}
                     for port in config.ports
@@ -99,6 +127,7 @@ def render(
         )
     template = _environment(templates).get_template(TEMPLATE)
     compose = template.render(
+        registrar_image=REGISTRAR_IMAGE,
         app=app,
         environment=environment,
         version=version,

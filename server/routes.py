@@ -69,6 +69,7 @@ routes = [
     Route("/api/releases/{release_id:int}/resume", releases.resume, methods=["POST"]),
     Route("/api/releases/{release_id:int}/close", releases.close, methods=["POST"]),
     Route("/api/releases/{release_id:int}/mode", releases.switch_mode, methods=["POST"]),
+    Route("/api/releases/{release_id:int}/traffic", releases.traffic, methods=["POST"]),
     Route(
         "/api/projects/{name}/environments/{environment}/compose",
         deployments.get_compose,

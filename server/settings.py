@@ -50,6 +50,7 @@ class Settings:
     secret_key_file: Path  # the key that encrypts secret variables; made when missing
     webhook_max_bytes: int = 5 * 1024 * 1024
     engine_interval_seconds: float = 1.0  # how often the engine looks without being woken
+    etcd_url: str | None = None  # service discovery (S1, L6); None: no traffic weights
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +66,7 @@ class Settings:
                 env.get(PREFIX + "SECRET_KEY_FILE", str(state_dir / "secret.key"))
             ),
             webhook_max_bytes=_int(env, "WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
+            etcd_url=env.get(PREFIX + "ETCD_URL") or None,
         )
 
     @property

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from runners.git_mirror import GitMirrors
+from server.discovery import EtcdWeights
 from server.engine import Engine
 from server.queue import RqJobQueue
 from server.secret_box import SecretBox
@@ -44,6 +45,7 @@ class AppState:
     sources: GitMirrors
     engine: Engine
     secret_box: SecretBox
+    weights: EtcdWeights | None = None  # traffic weights, when etcd is configured
     logs: LogNotifier = field(default_factory=LogNotifier)
 
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from runners.base_images import ensure_busybox
 from runners.executor import LABEL_RUNNER
-from runners.scanner_image import ensure_scanners
+from runners.tool_images import ensure_scanners
 from server.store import Store
 from tests.support.git import Repository
 from tests.support.services import (

@@ -29,7 +29,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from pipelines.errors import NotFound
+from pipelines.errors import NotFound, ShipwayError
 from pipelines.ports import Traffic
 from pipelines.release import InstanceOutcome
 
@@ -59,11 +59,17 @@ def compose_project(project: str, environment: str) -> str:
 
 class DockerEngineDeployer:
     def __init__(
-        self, client: docker.DockerClient, root: Path, traffic: Traffic | None = None
+        self,
+        client: docker.DockerClient,
+        root: Path,
+        traffic: Traffic | None = None,
+        compose_env: dict[str, str] | None = None,
     ) -> None:
         self.client = client
         self.root = root
         self.traffic = traffic or NoTraffic()
+        # What compose interpolates into the file: the registrar's etcd and address.
+        self.compose_env = compose_env or {}
 
     def _folder(self, project: str, environment: str) -> Path:
         return self.root / f"{project}-{environment}"
@@ -104,9 +110,16 @@ class DockerEngineDeployer:
 
         folder = self._folder(project, environment)
         hooks = config.get("hooks") or {}
+        # An instance that registers itself has a registrar sidecar in its network.
+        services = [name, f"{name}-registrar"] if config.get("discovery") else [name]
         old = self._container(name)
-        if old is not None and old.status == "running":
-            self.traffic.take_out(name, step)
+        try:
+            if old is not None and old.status == "running":
+                self.traffic.take_out(name, step)
+        except ShipwayError as exc:
+            outcome.reason = f"{name}: could not take it out of traffic: {exc}"
+            step(f"FAILED: {outcome.reason}")
+            return outcome
         if old is not None and old.status == "running" and hooks.get("pre_stop"):
             step(f"PreStop: {self._exec(old, hooks['pre_stop'])}")
         compose = [
@@ -117,11 +130,11 @@ class DockerEngineDeployer:
             COMPOSE_FILE,
         ]
         if old is not None:
-            self._run(folder, [*compose, "rm", "-s", "-f", name])
+            self._run(folder, [*compose, "rm", "-s", "-f", *services])
             step("stopped and removed the old container")
         else:
             step("no old container")
-        self._run(folder, [*compose, "up", "-d", "--no-deps", name])
+        self._run(folder, [*compose, "up", "-d", "--no-deps", *services])
         step("started the new container")
         new = self._container(name)
         if new is None:
@@ -135,7 +148,12 @@ class DockerEngineDeployer:
         if not healthy:
             outcome.reason = f"{name}: {detail}"
             return outcome
-        self.traffic.put_back(name, step)
+        try:
+            self.traffic.put_back(name, step)
+        except ShipwayError as exc:
+            outcome.reason = f"{name}: {exc}"
+            step(f"FAILED: {exc}")
+            return outcome
         outcome.healthy = True
         on_step(outcome)
         return outcome
@@ -153,7 +171,13 @@ class DockerEngineDeployer:
 
     def _run(self, folder: Path, argv: list[str]) -> None:
         result = subprocess.run(
-            argv, cwd=folder, capture_output=True, text=True, timeout=300, check=False
+            argv,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, **self.compose_env},
         )
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(argv[4:])}: {result.stderr.strip()[-500:]}")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from confd import cli as confd_cli
 from pipelines.errors import ShipwayError
 from server.cli import commands, release_commands
 from server.cli.client import ApiClient, ApiError
@@ -168,6 +169,12 @@ def _parser() -> argparse.ArgumentParser:
     moded.add_argument("release_id", type=int)
     moded.add_argument("mode", choices=["after_first", "after_every", "never"])
     moded.set_defaults(api=release_commands.release_action)
+    shared = release_sub.add_parser(
+        "traffic", help="give the instances a release replaced so far a share of the requests"
+    )
+    shared.add_argument("release_id", type=int)
+    shared.add_argument("share", type=int, help="percent of the requests, e.g. 10, 50 or 100")
+    shared.set_defaults(api=release_commands.release_traffic)
     rolled = release_sub.add_parser("rollback", help="release again a version once released")
     rolled.add_argument("project")
     rolled.add_argument("environment")
@@ -226,8 +233,13 @@ def _parser() -> argparse.ArgumentParser:
 
     images = sub.add_parser("images", help="build the base images locally (no pull needed)")
     images.add_argument(
-        "which", choices=["busybox", "debian", "scanners", "all"], nargs="?", default="busybox"
+        "which",
+        choices=["busybox", "debian", "scanners", "registrar", "all"],
+        nargs="?",
+        default="busybox",
     )
+
+    confd_cli.add_parser(sub)
 
     hook = sub.add_parser("hook", help="install the post-receive hook in a bare repository")
     hook_sub = hook.add_subparsers(dest="hook_command", required=True)
@@ -269,6 +281,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _lint(args.file, args.json)
     if args.command == "images":
         return _images(args.which)
+    if args.command == "confd":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        return int(args.func(args))
     if args.command == "hook":
         from server.cli.hook import install_hook
 
@@ -339,10 +354,15 @@ def _images(which: str) -> int:
             print("building with debootstrap when missing (a few minutes, once)...", flush=True)
             print(f"{ensure_debian(client)} ready")
         if which in ("scanners", "all"):
-            from runners.scanner_image import ensure_scanners
+            from runners.tool_images import ensure_scanners
 
             print("building ruff and bandit on Debian when missing (a minute, once)...", flush=True)
             print(f"{ensure_scanners(client)} ready")
+        if which in ("registrar", "all"):
+            from runners.tool_images import ensure_registrar
+
+            print("building the registrar sidecar when missing (a minute, once)...", flush=True)
+            print(f"{ensure_registrar(client)} ready")
     finally:
         client.close()
     return 0

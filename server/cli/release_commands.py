@@ -169,3 +169,14 @@ def instance_logs(api: ApiClient, args: Namespace) -> int:
     else:
         sys.stdout.write(found["logs"])
     return 0
+
+
+def release_traffic(api: ApiClient, args: Namespace) -> int:
+    answer = api.post(f"/api/releases/{args.release_id}/traffic", {"new_share": args.share})
+    if args.json:
+        print_json(answer)
+        return 0
+    print(f"release {args.release_id}: the new instances get {args.share}% of the requests")
+    for address, weight in sorted(answer["weights"].items()):
+        print(f"  {address} weight {weight}")
+    return 0

@@ -45,6 +45,11 @@ class RestartIn(BaseModel):
     pause_mode: PauseMode = PauseMode.NEVER
 
 
+class TrafficIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_share: int = Field(ge=0, le=100)
+
+
 class ModeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pause_mode: PauseMode
@@ -184,10 +189,12 @@ async def show(request: Request) -> JSONResponse:
     return JSONResponse(release_json(release, instances))
 
 
-async def _act(request: Request, action: Any, *args: Any) -> JSONResponse:
+async def _act(request: Request, action: Any, *args: Any, even_share: bool = False) -> JSONResponse:
     state = _authorized(request)
     call = functools.partial(action, state.store, path_int(request, "release_id"), *args, API_ACTOR)
     release = await run_in_threadpool(call)
+    if even_share:  # it goes on, or ended: traffic weights set while paused are undone
+        await run_in_threadpool(usecase.clear_traffic_share, state.store, state.weights, release)
     state.engine.wake()
     return JSONResponse(release_json(release))
 
@@ -197,11 +204,22 @@ async def pause(request: Request) -> JSONResponse:
 
 
 async def resume(request: Request) -> JSONResponse:
-    return await _act(request, usecase.resume)
+    return await _act(request, usecase.resume, even_share=True)
 
 
 async def close(request: Request) -> JSONResponse:
-    return await _act(request, usecase.close)
+    return await _act(request, usecase.close, even_share=True)
+
+
+async def traffic(request: Request) -> JSONResponse:
+    """Give the instances the release replaced so far a share of the requests (L6)."""
+    state = _authorized(request)
+    body = await parse_json(request, TrafficIn)
+    release_id = path_int(request, "release_id")
+    chosen = await run_in_threadpool(
+        usecase.set_traffic_share, state.store, state.weights, release_id, body.new_share, API_ACTOR
+    )
+    return JSONResponse({"release_id": release_id, "new_share": body.new_share, "weights": chosen})
 
 
 async def retry(request: Request) -> JSONResponse:

@@ -16,13 +16,18 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
 from pipelines.model import BuiltImage
-from pipelines.release import InstanceStatus
+from pipelines.release import InstanceStatus, ReleaseStatus
 from pipelines.status import FailureKind
 from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import image_json, job_json
 from server.state import state_of
 from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
-from server.usecases.releases import batch_done, claim_batch, report_instance
+from server.usecases.releases import (
+    batch_done,
+    claim_batch,
+    clear_traffic_share,
+    report_instance,
+)
 from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
 from server.usecases.scan_reports import MAX_SCAN_BYTES, attach_scan, judge_scan
@@ -213,6 +218,8 @@ async def release_batch_done(request: Request) -> JSONResponse:
         path_int(request, "batch"),
         body.failure,
     )
+    if release.status is not ReleaseStatus.PAUSED:
+        await run_in_threadpool(clear_traffic_share, state.store, state.weights, release)
     state.engine.wake()
     return JSONResponse({"release_id": release.id, "status": release.status.value})
 

@@ -100,6 +100,17 @@ class DeploymentRepository:
         ).first()
         return _stored(row) if row is not None else None
 
+    def ports(self, project_id: int, environment: str) -> dict[tuple[int, int], int]:
+        """The host ports allocated, by (instance index, container port)."""
+        query = sa.select(port_allocations).where(
+            port_allocations.c.project_id == project_id,
+            port_allocations.c.environment == environment,
+        )
+        with self.engine.begin() as conn:
+            return {
+                (row.instance, row.container_port): row.host_port for row in conn.execute(query)
+            }
+
     def allocate_ports(
         self,
         project_id: int,

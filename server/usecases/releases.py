@@ -15,10 +15,10 @@ from typing import Any
 from pipelines.deploy_config import DeployConfig
 from pipelines.errors import Conflict, ExternalError, InvalidInput, NotFound
 from pipelines.liveness import lost_batch, needs_requeue
-from pipelines.ports import JobQueue
+from pipelines.ports import JobQueue, TrafficWeights
 from pipelines.release import InstanceStatus, Release, ReleaseKind, ReleaseStatus
-from pipelines.rollout import Grouping, PauseMode, Plan, plan, rollback_target
-from server.compose import instance_name
+from pipelines.rollout import Grouping, PauseMode, Plan, plan, rollback_target, traffic_weights
+from server.compose import instance_name, service_name
 from server.store import Store
 from server.store.releases import NewRelease
 from server.usecases.deploy_config import compose_for
@@ -126,6 +126,7 @@ def batch_payload(store: Store, release: Release) -> dict[str, Any]:
         release.project_id, release.environment, release.config_version
     )
     return {
+        "discovery": discovery_payload(store, project.name, release, config.config),
         "release_id": release.id,
         "batch": release.next_batch,
         "handout": release.handouts,
@@ -135,6 +136,29 @@ def batch_payload(store: Store, release: Release) -> dict[str, Any]:
         "compose": compose,
         "files": files,
         "config": config.config,
+    }
+
+
+def discovery_payload(
+    store: Store, project_name: str, release: Release, raw_config: dict[str, Any]
+) -> dict[str, Any] | None:
+    """What the runner's traffic steps need (L3): the service's name in etcd, the host
+    port each instance registers, its route and drain; None without discovery."""
+    config = DeployConfig.model_validate(raw_config)
+    if config.discovery is None or config.discovery_port is None:
+        return None
+    ports = store.deployments.ports(release.project_id, release.environment)
+    return {
+        "service": service_name(project_name, release.environment),
+        "ports": {
+            instance_name(project_name, release.environment, index): ports[
+                (index, config.discovery_port)
+            ]
+            for index in range(1, config.instances + 1)
+        },
+        "hosts": config.discovery.hosts,
+        "path": config.discovery.path,
+        "drain": config.discovery.drain,
     }
 
 
@@ -372,3 +396,46 @@ def instance_logs(
 def current_version(releases: list[Release]) -> str | None:
     """The image of the newest successful release, newest first in ``releases``."""
     return next((r.image for r in releases if r.status is ReleaseStatus.SUCCESS), None)
+
+
+def set_traffic_share(
+    store: Store, weights: TrafficWeights | None, release_id: int, share: int, actor: str
+) -> dict[str, int]:
+    """Give the instances a release has replaced so far ``share`` percent of the
+    requests (L6: 10, 50, 100); the weights last until it resumes or ends."""
+    if weights is None:
+        raise Conflict("traffic weights need service discovery: the server has no SHIPWAY_ETCD_URL")
+    release = store.releases.get(release_id)
+    if not release.status.is_active:
+        raise Conflict(f"release {release_id} is {release.status}: its traffic is all its own")
+    project = store.projects.get(release.project_id)
+    service = service_name(project.name, release.environment)
+    new_names = {
+        i.name for i in store.releases.instances(release_id) if i.status is InstanceStatus.HEALTHY
+    }
+    by_port = {
+        port: instance_name(project.name, release.environment, index)
+        for (index, _), port in store.deployments.ports(
+            release.project_id, release.environment
+        ).items()
+    }
+    registered = weights.registered(service)
+    if not registered:
+        raise Conflict(f"no instance of {service} is registered in etcd")
+    new = [a for a in registered if by_port.get(int(a.rpartition(":")[2])) in new_names]
+    old = [a for a in registered if a not in new]
+    chosen = traffic_weights(new, old, share)
+    weights.set_weights(service, chosen)
+    store.audit.record(actor, "release.traffic", f"{share}%", f"release {release_id}", chosen)
+    return chosen
+
+
+def clear_traffic_share(store: Store, weights: TrafficWeights | None, release: Release) -> None:
+    """A release that goes on or ended: every instance back to an equal share."""
+    if weights is None:
+        return
+    project = store.projects.get(release.project_id)
+    try:
+        weights.clear(service_name(project.name, release.environment))
+    except ExternalError as exc:
+        log.warning("release %s: traffic weights not cleared: %s", release.id, exc)

@@ -21,6 +21,15 @@ def app(docker_client: docker.DockerClient) -> Iterator[str]:
         all=True, filters={"label": f"io.shipway.project={name}"}
     ):
         container.remove(force=True)
+    remove_compose_networks(docker_client, name)
+
+
+def remove_compose_networks(docker_client: docker.DockerClient, app: str) -> None:
+    """The networks docker-compose made for the application's environments: a
+    release leaves them for its instances, and Docker has few address pools."""
+    for network in docker_client.networks.list(names=[f"shipway{app}"]):
+        if (network.name or "").startswith(f"shipway{app}"):
+            network.remove()
 
 
 @pytest.fixture

@@ -47,6 +47,9 @@ def release(deployment: Deployment, release_id: int, status: str) -> dict[str, A
 
         def reached() -> bool:
             found.update(api.get(f"/api/releases/{release_id}").json())
+            ended = found["status"] in ("success", "failed")
+            if ended and found["status"] != status:  # say why at once, not after 90 s
+                raise AssertionError(f"release {release_id} {found['status']}: {found['reason']}")
             return bool(found["status"] == status)
 
         wait_until(reached, 90, f"release {release_id} {status}", pause=0.2)

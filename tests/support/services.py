@@ -240,6 +240,7 @@ class Deployment:
     port: int = field(default_factory=free_port)
     api_token: str = "test-api-token-0123456789"
     runner_token: str = "test-runner-token-0123456789"
+    extra_env: dict[str, str] = field(default_factory=dict)  # for the server and runners
 
     @property
     def url(self) -> str:
@@ -257,6 +258,7 @@ class Deployment:
             SHIPWAY_RUNNER_CACHE_DIR=str(self.root / "runner-cache"),
             SHIPWAY_REGISTRY=self.registry,
         )
+        env.update(self.extra_env)
         return env
 
     def _spawn(self, name: str, *args: str) -> ShipwayProcess:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.errors import Conflict, InvalidInput
-from pipelines.rollout import Grouping, PauseMode, plan, rollback_target, split
+from pipelines.rollout import Grouping, PauseMode, plan, rollback_target, split, traffic_weights
 
 FOUR = ["a-1", "a-2", "a-3", "a-4"]
 
@@ -62,3 +62,15 @@ def test_rollback_only_to_a_version_once_released() -> None:
     with pytest.raises(Conflict, match="never released successfully"):
         rollback_target(["sha256:a"], "sha256:b")
     assert rollback_target(["sha256:a", "sha256:b"], "sha256:a") == "sha256:a"
+
+
+def test_traffic_weights_give_the_new_instances_their_share() -> None:
+    old = ["o1", "o2", "o3"]
+    assert traffic_weights(["n1"], old, 10) == {"n1": 1, "o1": 3, "o2": 3, "o3": 3}
+    assert traffic_weights(["n1"], old, 50) == {"n1": 3, "o1": 1, "o2": 1, "o3": 1}
+    assert traffic_weights(["n1", "n2"], ["o1", "o2"], 10) == {"n1": 1, "n2": 1, "o1": 9, "o2": 9}
+    assert traffic_weights(["n1"], old, 100) == {"n1": 1, "o1": 0, "o2": 0, "o3": 0}
+    assert traffic_weights(["n1"], old, 0) == {"n1": 0, "o1": 1, "o2": 1, "o3": 1}
+    assert traffic_weights([], old, 10) == {"o1": 1, "o2": 1, "o3": 1}
+    with pytest.raises(InvalidInput, match="percentage"):
+        traffic_weights(["n1"], old, 101)

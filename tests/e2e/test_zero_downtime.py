@@ -1,0 +1,103 @@
+"""A release under steady load fails no request (S3, L3): instances register in a
+real etcd through their registrar sidecars, the confd agent routes a real nginx to
+them, and the release takes each instance out of traffic before stopping it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from confd.agent import Agent
+from confd.etcd_view import EtcdView
+from confd.resources import load_resources
+from runners.discovery.traffic import bridge_gateway
+from tests.e2e.pipeline_helpers import release
+from tests.support.discovery import Load, make_confdir, registering_web
+from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.git import Repository
+from tests.support.nginx import NginxServer, running_nginx
+from tests.support.services import Deployment, ShipwayProcess, wait_until
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def etcd(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EtcdServer]:
+    # Registrars reach etcd from their containers, through Docker's bridge.
+    with running_etcd(tmp_path / "etcd", also_on=bridge_gateway(docker_client)) as server:
+        yield server
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[NginxServer]:
+    (tmp_path / "site").mkdir()
+    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
+        yield server
+
+
+@pytest.fixture
+def agent(tmp_path: Path, etcd: EtcdServer, nginx: NginxServer) -> Iterator[Agent]:
+    confdir = make_confdir(tmp_path / "confd", nginx)
+    running = Agent(load_resources(confdir), EtcdView(etcd.url), name="test-agent")
+    thread = threading.Thread(target=running.run, name="confd agent", daemon=True)
+    thread.start()
+    yield running
+    running.stop()
+    thread.join(10)
+
+
+@pytest.fixture
+def discovery_runner(
+    deployment: Deployment,
+    etcd: EtcdServer,
+    runner_name: str,
+    docker_client: docker.DockerClient,
+) -> Iterator[ShipwayProcess]:
+    deployment.extra_env["SHIPWAY_ETCD_URL"] = etcd.url
+    server = deployment.start_server()
+    runner = deployment.start_runner(runner_name, "staging")
+    yield runner
+    runner.stop()
+    server.stop()
+
+
+def test_a_release_under_load_fails_no_request(
+    deployment: Deployment,
+    discovery_runner: ShipwayProcess,
+    agent: Agent,
+    nginx: NginxServer,
+    busybox: str,
+    app: str,
+    repository: Repository,
+) -> None:
+    deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
+    base = f"/api/projects/{app}/environments/staging"
+    order = {"image": busybox, "batches": 2, "pause_mode": "never"}
+    with deployment.api() as api:
+        api.put(f"{base}/config", json=registering_web("one\n"))
+        first = api.post(f"{base}/releases", json=order).json()
+    release(deployment, first["id"], "success")
+    wait_until(lambda: nginx.get("/").text == "one\n", 10, "nginx routing to the instances")
+
+    with Load(nginx) as load:
+        wait_until(lambda: load.answers["one\n"] > 20, 10, "load flowing")
+        with deployment.api() as api:
+            api.put(f"{base}/config", json=registering_web("two\n"))
+            second = api.post(f"{base}/releases", json=order).json()
+        done = release(deployment, second["id"], "success")
+        wait_until(lambda: load.answers["two\n"] > 20, 10, "the new version answering")
+    assert load.failures == []
+    assert set(load.answers) == {"one\n", "two\n"}
+    steps = done["instances"][0]["log"]
+    for expected in (
+        "out of traffic: deleted",
+        "nginx has it: test-agent",
+        "drained for 1s",
+        "registered as",
+        "back in traffic",
+    ):
+        assert expected in steps, steps

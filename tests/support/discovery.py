@@ -1,0 +1,86 @@
+"""What the service discovery tests and benchmark share: an application that
+registers itself, a confd folder for a test's nginx, and steady load through nginx
+that counts what each request got."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from confd.cli import CONFDIR
+from tests.support.nginx import NginxServer
+
+
+def registering_web(content: str, instances: int = 2) -> dict[str, Any]:
+    return {
+        "instances": instances,
+        "ports": [{"container": 8000}],
+        "command": ["httpd", "-f", "-p", "8000", "-h", "/srv/www"],
+        "files": [{"path": "/srv/www/index.html", "content": content}],
+        "health": {
+            "http": {"path": "/", "port": 8000},
+            "interval": 1,
+            "timeout": 1,
+            "retries": 2,
+        },
+        "discovery": {"path": "/", "drain": 1},
+    }
+
+
+class Load:
+    """Requests through nginx, one after the other on fresh connections, from two
+    threads, until stopped; what each answered (or why it failed)."""
+
+    def __init__(self, nginx: NginxServer) -> None:
+        self.nginx = nginx
+        self.answers: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(2)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                answer = self.nginx.get("/")
+            except httpx.HTTPError as exc:
+                self.failures.append(repr(exc))
+                continue
+            if answer.status_code == 200:
+                self.answers[answer.text] += 1
+            else:
+                self.failures.append(f"{answer.status_code}: {answer.text[:100]}")
+
+
+def make_confdir(root: Path, nginx: NginxServer, extra_template: str = "") -> Path:
+    """The shipped template, and a resource pointing at this test's nginx."""
+    (root / "conf.d").mkdir(parents=True)
+    (root / "templates").mkdir()
+    shipped = (CONFDIR / "templates" / "nginx-upstreams.conf.j2").read_text()
+    (root / "templates" / "upstreams.conf.j2").write_text(shipped + extra_template)
+    (root / "conf.d" / "upstreams.toml").write_text(
+        "[template]\n"
+        'src = "upstreams.conf.j2"\n'
+        f"dest = {json.dumps(str(nginx.include))}\n"
+        'keys = ["/"]\n'
+        'mode = "0640"\n'
+        f"check_cmd = {json.dumps(nginx.check_cmd)}\n"
+        f"reload_cmd = {json.dumps(nginx.reload_cmd)}\n"
+        "[vars]\n"
+        f"listen = {json.dumps(nginx.listen)}\n"
+    )
+    return root
