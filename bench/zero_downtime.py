@@ -119,30 +119,32 @@ def release_under_load(
 ) -> tuple[int, int, float]:
     """Failed and answered requests during a 4-instance 2-batch release, its time."""
     app = f"zd{uuid.uuid4().hex[:6]}"
-    deployment.add_project(app, repository.bare, f"b/{app}", "s" * 20)
-    config = f"/api/projects/{app}/environments/staging/config"
-    with deployment.api() as api:
-        api.put(config, json=registering_web("one\n", instances=4))
-    release(deployment, app, {"image": image, "batches": 1, "pause_mode": "never"})
-    wait_for(lambda: _answer(nginx, "/") == "one\n", 15, "nginx routing to the application")
-    with Load(nginx) as load:
-        time.sleep(1)
+    try:
+        deployment.add_project(app, repository.bare, f"b/{app}", "s" * 20)
+        config = f"/api/projects/{app}/environments/staging/config"
         with deployment.api() as api:
-            api.put(config, json=registering_web("two\n", instances=4))
-        seconds, steps = release(
-            deployment, app, {"image": image, "batches": 2, "pause_mode": "never"}
-        )
-        time.sleep(1)
-    print(f"  steps of {app}-staging-1:")
-    print("\n".join(f"    {line}" for line in steps.splitlines()))
-    for container in docker.from_env().containers.list(
-        all=True, filters={"label": f"io.shipway.project={app}"}
-    ):
-        container.remove(force=True)
-    remove_compose_networks(docker.from_env(), app)
-    # Its registrations (gone with their lease anyway) and route: the next run's own.
-    etcd.client().delete_prefix(f"/{app}_STAGING/")
-    etcd.client().delete(f"/shipway/routes/{app}_STAGING")
+            api.put(config, json=registering_web("one\n", instances=4))
+        release(deployment, app, {"image": image, "batches": 1, "pause_mode": "never"})
+        wait_for(lambda: _answer(nginx, "/") == "one\n", 15, "nginx routing to the application")
+        with Load(nginx) as load:
+            time.sleep(1)
+            with deployment.api() as api:
+                api.put(config, json=registering_web("two\n", instances=4))
+            seconds, steps = release(
+                deployment, app, {"image": image, "batches": 2, "pause_mode": "never"}
+            )
+            time.sleep(1)
+        print(f"  steps of {app}-staging-1:")
+        print("\n".join(f"    {line}" for line in steps.splitlines()))
+    finally:
+        for container in docker.from_env().containers.list(
+            all=True, filters={"label": f"io.shipway.project={app}"}
+        ):
+            container.remove(force=True)
+        remove_compose_networks(docker.from_env(), app)
+        # Its registrations (gone with their lease anyway) and route: the next run's own.
+        etcd.client().delete_prefix(f"/{app}_STAGING/")
+        etcd.client().delete(f"/shipway/routes/{app}_STAGING")
     return len(load.failures), sum(load.answers.values()), seconds
 
 
