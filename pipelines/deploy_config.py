@@ -21,6 +21,7 @@ configuration that the compose file is rendered from.
       post_start: ./warm-cache.sh
       pre_stop: ./drain.sh
     stop_grace_period: 10s           # after SIGTERM (through an init), before SIGKILL
+    url: https://hello.staging.example.com/   # what testers open (told on merge requests)
     discovery:                       # S1: registered in etcd, routed by nginx
       port: 8000                     # the container port registered (default: the first)
       hosts: [hello.example.com]     # nginx routes these host names ...
@@ -177,6 +178,8 @@ class DeployConfig(BaseModel):
     hooks: Hooks = Field(default_factory=Hooks)
     discovery: Discovery | None = None
     stop_grace_period: Duration = 10  # after SIGTERM, how long before SIGKILL
+    # The address testers open; merge requests deployed here are told of it (T5).
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://[^\s]+$")
 
     @property
     def discovery_port(self) -> int | None:

@@ -109,3 +109,21 @@ class TrafficWeights(Protocol):
     def clear(self, service: str) -> None:
         """Every instance back to an equal share."""
         ...
+
+
+class GitLab(Protocol):
+    """Where Shipway reports back to (T5)."""
+
+    def set_status(
+        self,
+        project_path: str,
+        sha: str,
+        state: str,
+        *,
+        ref: str,
+        name: str,
+        description: str,
+        target_url: str | None,
+    ) -> None: ...
+
+    def add_merge_request_note(self, project_path: str, iid: int, body: str) -> None: ...

@@ -19,6 +19,8 @@ from pipelines.errors import ShipwayError
 from runners.git_mirror import GitMirrors
 from server.discovery import EtcdWeights
 from server.engine import Engine
+from server.gitlab import PythonGitLab
+from server.gitlab_reporter import GitLabReporter
 from server.http import handle_shipway_error
 from server.queue import RqJobQueue
 from server.routes import routes
@@ -45,11 +47,18 @@ def create_app(settings: Settings) -> Starlette:
         box = SecretBox.from_key_file(settings.secret_key_file)
         weights = EtcdWeights(settings.etcd_url) if settings.etcd_url else None
         app.state.shipway = AppState(settings, store, queue, sources, engine, box, weights)
+        reporter = None
+        if settings.gitlab_url and settings.gitlab_token:
+            gitlab = PythonGitLab(settings.gitlab_url, settings.gitlab_token)
+            reporter = GitLabReporter(store, gitlab, settings.public_url)
+            reporter.start()
         engine.start()
         try:
             yield
         finally:
             engine.stop()
+            if reporter is not None:
+                reporter.stop()
             connection.close()
             store.close()
 

@@ -51,6 +51,9 @@ class Settings:
     webhook_max_bytes: int = 5 * 1024 * 1024
     engine_interval_seconds: float = 1.0  # how often the engine looks without being woken
     etcd_url: str | None = None  # service discovery (S1, L6); None: no traffic weights
+    gitlab_url: str | None = None  # where commit statuses and notes go (T5); None: nowhere
+    gitlab_token: str | None = None  # a token with the api scope
+    public_url: str | None = None  # Shipway's address as GitLab's users reach it
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +70,9 @@ class Settings:
             ),
             webhook_max_bytes=_int(env, "WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
             etcd_url=env.get(PREFIX + "ETCD_URL") or None,
+            gitlab_url=env.get(PREFIX + "GITLAB_URL") or None,
+            gitlab_token=_required(env, "GITLAB_TOKEN") if env.get(PREFIX + "GITLAB_URL") else None,
+            public_url=env.get(PREFIX + "PUBLIC_URL") or None,
         )
 
     @property

@@ -14,6 +14,7 @@ from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
 from server.store.deployments import DeploymentRepository
 from server.store.environments import EnvironmentRepository
+from server.store.gitlab_reports import GitLabReportRepository
 from server.store.images import ImageRepository
 from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
@@ -38,6 +39,7 @@ class Store:
     artifacts: ArtifactRepository
     deployments: DeploymentRepository
     releases: ReleaseRepository
+    gitlab_reports: GitLabReportRepository
     audit: AuditLog
 
     @classmethod
@@ -58,6 +60,7 @@ class Store:
             artifacts=ArtifactRepository(engine),
             deployments=DeploymentRepository(engine),
             releases=ReleaseRepository(engine),
+            gitlab_reports=GitLabReportRepository(engine),
             audit=AuditLog(engine),
         )
 

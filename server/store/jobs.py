@@ -35,7 +35,7 @@ _DECLARED = (
 )
 
 
-def _job(row: sa.Row[Any]) -> Job:
+def row_to_job(row: sa.Row[Any]) -> Job:
     values = row._mapping
     needs = values["needs"]
     return Job(
@@ -89,18 +89,18 @@ class JobRepository:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"job {job_id} does not exist")
-        return _job(row)
+        return row_to_job(row)
 
     def of_pipeline(self, pipeline_id: int) -> list[Job]:
         """Every attempt of every job, oldest first."""
         query = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id).order_by(jobs.c.id)
         with self.engine.begin() as conn:
-            return [_job(row) for row in conn.execute(query)]
+            return [row_to_job(row) for row in conn.execute(query)]
 
     def with_status(self, status: Status) -> list[Job]:
         query = sa.select(jobs).where(jobs.c.status == status.value).order_by(jobs.c.id)
         with self.engine.begin() as conn:
-            return [_job(row) for row in conn.execute(query)]
+            return [row_to_job(row) for row in conn.execute(query)]
 
     def change_status(
         self,
@@ -147,7 +147,7 @@ class JobRepository:
             )
             if updated.rowcount != 1:
                 raise Conflict(f"job {job_id} changed status concurrently")
-            return _job(conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
+            return row_to_job(conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
 
     def new_attempt(self, job_id: int, played_by: str | None = None) -> Job:
         """A new attempt of a finished job, created; the old one is kept, marked
@@ -174,7 +174,7 @@ class JobRepository:
             )
             assert result.inserted_primary_key is not None
             new_id = int(result.inserted_primary_key[0])
-            return _job(conn.execute(sa.select(jobs).where(jobs.c.id == new_id)).one())
+            return row_to_job(conn.execute(sa.select(jobs).where(jobs.c.id == new_id)).one())
 
     def task(self, job_id: int) -> JobTask:
         """What a runner needs to execute the job."""

@@ -40,7 +40,7 @@ class Delivery:
     duplicate: bool
 
 
-def _pipeline(row: sa.Row[Any]) -> Pipeline:
+def row_to_pipeline(row: sa.Row[Any]) -> Pipeline:
     values = row._mapping
     return Pipeline(
         id=values["id"],
@@ -144,7 +144,7 @@ class PipelineRepository:
     def create(self, new: NewPipeline) -> Pipeline:
         with self.engine.begin() as conn:
             pipeline_id = _insert_pipeline(conn, new)
-            return _pipeline(
+            return row_to_pipeline(
                 conn.execute(sa.select(pipelines).where(pipelines.c.id == pipeline_id)).one()
             )
 
@@ -153,7 +153,7 @@ class PipelineRepository:
             row = conn.execute(sa.select(pipelines).where(pipelines.c.id == pipeline_id)).first()
         if row is None:
             raise NotFound(f"pipeline {pipeline_id} does not exist")
-        return _pipeline(row)
+        return row_to_pipeline(row)
 
     def recent(
         self, project_id: int | None = None, status: Status | None = None, limit: int = 50
@@ -164,7 +164,7 @@ class PipelineRepository:
         if status is not None:
             query = query.where(pipelines.c.status == status.value)
         with self.engine.begin() as conn:
-            return [_pipeline(row) for row in conn.execute(query)]
+            return [row_to_pipeline(row) for row in conn.execute(query)]
 
     def count(self) -> int:
         with self.engine.begin() as conn:
@@ -174,7 +174,7 @@ class PipelineRepository:
         """Pipelines whose jobs are not yet read from their pipeline file."""
         query = sa.select(pipelines).where(~pipelines.c.planned).order_by(pipelines.c.id)
         with self.engine.begin() as conn:
-            return [_pipeline(row) for row in conn.execute(query)]
+            return [row_to_pipeline(row) for row in conn.execute(query)]
 
     def open_ids(self) -> list[int]:
         """Planned pipelines that have not finished."""
@@ -262,7 +262,7 @@ class PipelineRepository:
             .order_by(pipelines.c.id)
         )
         with self.engine.begin() as conn:
-            return [_pipeline(row) for row in conn.execute(query)]
+            return [row_to_pipeline(row) for row in conn.execute(query)]
 
     def settle(self, pipeline_id: int) -> Status:
         """Set a pipeline's status to the merge of its jobs' statuses."""

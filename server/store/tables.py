@@ -281,6 +281,19 @@ release_instances = sa.Table(
     sa.Column("log", sa.Text, nullable=False),
 )
 
+gitlab_reports = sa.Table(
+    "gitlab_reports",
+    metadata,
+    sa.Column("pipeline_id", sa.ForeignKey("pipelines.id"), primary_key=True),
+    sa.Column("subject", sa.String(50), primary_key=True),  # "status", or "note:<job id>"
+    sa.Column("for_status", sa.String(20), nullable=True),  # the pipeline status last reported
+    sa.Column("sent", sa.String(20), nullable=True),  # what GitLab has: a state, or "sent"
+    sa.Column("attempts", sa.Integer, nullable=False),  # failures since the last success
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log",
     metadata,
