@@ -133,6 +133,16 @@ class RqJobQueue:
         except redis.RedisError as exc:
             raise ExternalError(f"could not drop the task of job {job_id}: {exc}") from exc
 
+    def lengths(self) -> dict[str, int]:
+        """Tasks waiting in each queue RQ knows."""
+        try:
+            return {
+                queue.name: queue.count
+                for queue in Queue.all(connection=self.connection, serializer=JSONSerializer)
+            }
+        except redis.RedisError as exc:
+            raise ExternalError(f"could not read the queues: {exc}") from exc
+
     def ping(self) -> bool:
         try:
             return bool(self.connection.ping())

@@ -20,6 +20,7 @@ from server.endpoints import (
 
 routes = [
     Route("/healthz", health.healthz, methods=["GET"]),
+    Route("/metrics", health.metrics, methods=["GET"]),
     Route("/webhooks/gitlab", webhooks.gitlab_webhook, methods=["POST"]),
     Route("/api/lint", lint.lint_file, methods=["POST"]),
     Route("/api/projects", projects.list_projects, methods=["GET"]),

@@ -23,6 +23,7 @@ from server.store.projects import ProjectRepository
 from server.store.releases import ReleaseRepository
 from server.store.runners import RunnerRepository
 from server.store.secrets import SecretRepository
+from server.store.stats import StatsRepository
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Store:
     deployments: DeploymentRepository
     releases: ReleaseRepository
     gitlab_reports: GitLabReportRepository
+    stats: StatsRepository
     audit: AuditLog
 
     @classmethod
@@ -61,6 +63,7 @@ class Store:
             deployments=DeploymentRepository(engine),
             releases=ReleaseRepository(engine),
             gitlab_reports=GitLabReportRepository(engine),
+            stats=StatsRepository(engine),
             audit=AuditLog(engine),
         )
 

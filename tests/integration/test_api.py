@@ -476,3 +476,30 @@ def test_restart_and_logs_are_refused_clearly(
     nobody = client.get(f"{base}/instances/app-staging-1/logs", headers=API)
     assert nobody.status_code == 502
     assert nobody.json()["error"] == "no runner serving the queue staging answered within 0.5s"
+
+
+def test_metrics_are_prometheus_text_read_from_the_store(client: TestClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    pending_job(client)  # a project "app", a pipeline and its pending job
+    beat = client.post(
+        "/api/runner/heartbeat",
+        json={"runner": "r1", "queues": ["build"], "host": "h", "pid": 1, "job_id": None},
+        headers=RUNNER,
+    )
+    assert beat.status_code == 200, beat.text
+    answer = client.get("/metrics")  # no token, like /healthz
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+    pipelines = [v for (name, labels), v in samples.items() if name == "shipway_pipelines"]
+    assert pipelines == [1]  # created or pending: the engine may have settled it meanwhile
+    assert samples[("shipway_jobs", (("status", "pending"),))] == 1
+    assert samples[("shipway_runners", (("state", "online"),))] == 1
+    assert samples[("shipway_up", (("component", "redis"),))] == 1
+    assert samples[("shipway_pipeline_duration_seconds_count", ())] == 0
+    assert samples[("shipway_gitlab_reports_failing", ())] == 0
