@@ -104,6 +104,9 @@ def rollback_target(successful_versions: Sequence[str], version: str) -> str:
     return version
 
 
+MAX_WEIGHT = 100  # the highest weight the confd agent renders
+
+
 def traffic_weights(new: list[str], old: list[str], share: int) -> dict[str, int]:
     """nginx weights giving the ``new`` instances together ``share`` percent of the
     requests and the ``old`` ones the rest (L6); 0 means no traffic. The smallest
@@ -114,6 +117,9 @@ def traffic_weights(new: list[str], old: list[str], share: int) -> dict[str, int
         return {name: int(share > 0) for name in new} | {name: int(share < 100) for name in old}
     new_weight, old_weight = share * len(old), (100 - share) * len(new)
     divisor = math.gcd(new_weight, old_weight)
-    return {name: new_weight // divisor for name in new} | {
-        name: old_weight // divisor for name in old
-    }
+    new_weight, old_weight = new_weight // divisor, old_weight // divisor
+    if max(new_weight, old_weight) > MAX_WEIGHT:  # the agent renders 1..100: scale down
+        scale = MAX_WEIGHT / max(new_weight, old_weight)
+        new_weight = max(1, round(new_weight * scale))
+        old_weight = max(1, round(old_weight * scale))
+    return {name: new_weight for name in new} | {name: old_weight for name in old}

@@ -72,5 +72,9 @@ def test_traffic_weights_give_the_new_instances_their_share() -> None:
     assert traffic_weights(["n1"], old, 100) == {"n1": 1, "o1": 0, "o2": 0, "o3": 0}
     assert traffic_weights(["n1"], old, 0) == {"n1": 0, "o1": 1, "o2": 1, "o3": 1}
     assert traffic_weights([], old, 10) == {"o1": 1, "o2": 1, "o3": 1}
+    # 2 new at 33 percent against 3 old: 99 and 134, scaled into the agent's 1..100.
+    scaled = traffic_weights(["n1", "n2"], old, 33)
+    assert (scaled["n1"], scaled["o1"]) == (74, 100)
+    assert abs(2 * 74 / (2 * 74 + 3 * 100) - 0.33) < 0.005
     with pytest.raises(InvalidInput, match="percentage"):
         traffic_weights(["n1"], old, 101)
