@@ -132,6 +132,10 @@ class DockerEngineDeployer:
         if old is not None:
             self._run(folder, [*compose, "rm", "-s", "-f", *services])
             step("stopped and removed the old container")
+        orphan = None if config.get("discovery") else self._container(f"{name}-registrar")
+        if orphan is not None:  # left by a release whose configuration had discovery
+            orphan.remove(force=True)
+            step("removed the registrar of an earlier configuration")
         else:
             step("no old container")
         self._run(folder, [*compose, "up", "-d", "--no-deps", *services])

@@ -73,6 +73,7 @@ def test_a_release_under_load_fails_no_request(
     busybox: str,
     app: str,
     repository: Repository,
+    docker_client: docker.DockerClient,
 ) -> None:
     deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
     base = f"/api/projects/{app}/environments/staging"
@@ -101,3 +102,14 @@ def test_a_release_under_load_fails_no_request(
         "back in traffic",
     ):
         assert expected in steps, steps
+
+    # Discovery turned off: the next release removes the registrars it no longer runs.
+    plain = {k: v for k, v in registering_web("three\n").items() if k != "discovery"}
+    with deployment.api() as api:
+        api.put(f"{base}/config", json=plain)
+        third = api.post(f"{base}/releases", json=order).json()
+    done = release(deployment, third["id"], "success")
+    assert "removed the registrar of an earlier configuration" in done["instances"][0]["log"]
+    assert not docker_client.containers.list(
+        all=True, filters={"label": f"io.shipway.project={app}", "name": "registrar"}
+    )
