@@ -17,7 +17,6 @@ revision. An instance that does not register in time fails the step.
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
 import time
@@ -26,11 +25,10 @@ from typing import Any
 
 import docker
 import docker.errors
-from etcd3gw.client import Etcd3Client
-from etcd3gw.exceptions import Etcd3Exception
 
 from pipelines.errors import ExternalError
-from runners.discovery.registrar import etcd_client, instance_key
+from runners.discovery.etcd_gateway import EtcdGateway, b64, prefix_range, text
+from runners.discovery.registrar import instance_key
 
 AGENTS_PREFIX = "/shipway/agents/"
 ROUTES_PREFIX = "/shipway/routes/"
@@ -48,14 +46,6 @@ def bridge_gateway(client: docker.DockerClient) -> str:
     return str(ipaddress.ip_network(config["Subnet"])[1])
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _prefix_end(prefix: str) -> str:
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
 class EtcdTraffic:
     def __init__(
         self,
@@ -63,10 +53,8 @@ class EtcdTraffic:
         docker_client: docker.DockerClient,
         discovery: dict[str, Any],
         advertise_ip: str,
-        client: Etcd3Client | None = None,
     ) -> None:
-        self.etcd_url = etcd_url
-        self.client = client or etcd_client(etcd_url)
+        self.etcd = EtcdGateway(etcd_url)
         self.docker = docker_client
         self.service = str(discovery["service"])
         self.ports = {str(name): int(port) for name, port in discovery["ports"].items()}
@@ -81,14 +69,14 @@ class EtcdTraffic:
         """The service's host names and path, for the agents' nginx template."""
         if not self.route["hosts"] and not self.route["path"]:
             return
-        self._post(
+        self.etcd.post(
             "/kv/put",
-            {"key": _b64(ROUTES_PREFIX + self.service), "value": _b64(json.dumps(self.route))},
+            {"key": b64(ROUTES_PREFIX + self.service), "value": b64(json.dumps(self.route))},
         )
 
     def take_out(self, instance: str, say: Callable[[str], None]) -> None:
         key = self.key(instance)
-        answer = self._post("/kv/deleterange", {"key": _b64(key)})
+        answer = self.etcd.post("/kv/deleterange", {"key": b64(key)})
         self._stop_registrar(instance)
         if int(answer.get("deleted", 0)) == 0:
             say(f"out of traffic: {key} was not registered")
@@ -103,7 +91,7 @@ class EtcdTraffic:
         key = self.key(instance)
         deadline = time.monotonic() + REGISTER_TIMEOUT
         while True:
-            found = self._post("/kv/range", {"key": _b64(key)}).get("kvs") or []
+            found = self.etcd.post("/kv/range", {"key": b64(key)}).get("kvs") or []
             if found:
                 revision = int(found[0]["mod_revision"])
                 break
@@ -139,23 +127,14 @@ class EtcdTraffic:
             time.sleep(0.02)
 
     def _agents(self) -> dict[str, int]:
-        answer = self._post(
-            "/kv/range", {"key": _b64(AGENTS_PREFIX), "range_end": _b64(_prefix_end(AGENTS_PREFIX))}
-        )
+        answer = self.etcd.post("/kv/range", prefix_range(AGENTS_PREFIX))
         agents = {}
         for item in answer.get("kvs") or []:
-            name = base64.b64decode(item["key"]).decode()[len(AGENTS_PREFIX) :]
+            name = text(item["key"])[len(AGENTS_PREFIX) :]
             try:
-                report = json.loads(base64.b64decode(item.get("value", "")))
+                report = json.loads(text(item.get("value", "")))
                 if time.time() - float(report["at"]) <= AGENT_ALIVE_SECONDS:
                     agents[name] = int(report["revision"])
             except (ValueError, KeyError, TypeError):
                 continue
         return agents
-
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            answer: dict[str, Any] = self.client.post(self.client.get_url(path), json=payload)
-        except Etcd3Exception as exc:
-            raise ExternalError(f"etcd at {self.etcd_url}: {exc.detail_text or exc}") from exc
-        return answer

@@ -17,6 +17,7 @@ from pipelines.rollout import Grouping, PauseMode
 from server.endpoints.projects import API_ACTOR
 from server.http import check_bearer, parse_json, path_int, query_int
 from server.state import AppState, state_of
+from server.usecases import release_operations as operations
 from server.usecases import releases as usecase
 
 
@@ -136,7 +137,7 @@ async def restart(request: Request) -> JSONResponse:
     body = await parse_json(request, RestartIn)
     release = await run_in_threadpool(
         functools.partial(
-            usecase.restart,
+            operations.restart,
             state.store,
             request.path_params["name"],
             request.path_params["environment"],
@@ -156,7 +157,7 @@ async def instance_logs(request: Request) -> JSONResponse:
     state = _authorized(request)
     tail = query_int(request, "tail", 100, 1, 10_000)
     text = await run_in_threadpool(
-        usecase.instance_logs,
+        operations.instance_logs,
         state.store,
         state.queue,
         request.path_params["name"],
@@ -194,7 +195,7 @@ async def _act(request: Request, action: Any, *args: Any, even_share: bool = Fal
     call = functools.partial(action, state.store, path_int(request, "release_id"), *args, API_ACTOR)
     release = await run_in_threadpool(call)
     if even_share:  # it goes on, or ended: traffic weights set while paused are undone
-        await run_in_threadpool(usecase.clear_traffic_share, state.store, state.weights, release)
+        await run_in_threadpool(operations.clear_traffic_share, state.store, state.weights, release)
     state.engine.wake()
     return JSONResponse(release_json(release))
 
@@ -217,7 +218,12 @@ async def traffic(request: Request) -> JSONResponse:
     body = await parse_json(request, TrafficIn)
     release_id = path_int(request, "release_id")
     chosen = await run_in_threadpool(
-        usecase.set_traffic_share, state.store, state.weights, release_id, body.new_share, API_ACTOR
+        operations.set_traffic_share,
+        state.store,
+        state.weights,
+        release_id,
+        body.new_share,
+        API_ACTOR,
     )
     return JSONResponse({"release_id": release_id, "new_share": body.new_share, "weights": chosen})
 

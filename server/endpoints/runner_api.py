@@ -22,10 +22,10 @@ from server.http import check_bearer, parse_json, path_int, read_body
 from server.serialize import image_json, job_json
 from server.state import state_of
 from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
+from server.usecases.release_operations import clear_traffic_share
 from server.usecases.releases import (
     batch_done,
     claim_batch,
-    clear_traffic_share,
     report_instance,
 )
 from server.usecases.report import append_log, finish_job, record_image, start_job

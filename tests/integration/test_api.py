@@ -472,7 +472,7 @@ def test_restart_and_logs_are_refused_clearly(
     client.post(f"{base}/releases", json={"image": "x:1", "batches": 1}, headers=API)
     bad_tail = client.get(f"{base}/instances/app-staging-1/logs?tail=0", headers=API)
     assert (bad_tail.status_code, bad_tail.json()["field"]) == (400, "tail")
-    monkeypatch.setattr("server.usecases.releases.LOGS_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("server.usecases.release_operations.LOGS_TIMEOUT_SECONDS", 0.5)
     nobody = client.get(f"{base}/instances/app-staging-1/logs", headers=API)
     assert nobody.status_code == 502
     assert nobody.json()["error"] == "no runner serving the queue staging answered within 0.5s"

@@ -11,14 +11,14 @@ state it has. ``fail_next`` answers 500 that many times (GitLab away).
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
+
+from tests.support.json_http import JsonRequest, serving_json
 
 STATES = {"pending", "running", "success", "failed", "canceled", "skipped"}
 
@@ -101,34 +101,9 @@ class FakeGitLab:
 
 @contextmanager
 def running(fake: FakeGitLab) -> Iterator[FakeGitLab]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                body = {}
-            status, answer = fake.answer(
-                urlparse(self.path).path, body, self.headers.get("PRIVATE-TOKEN", "")
-            )
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(request: JsonRequest) -> tuple[int, Any]:
+        return fake.answer(request.path, request.body, request.headers.get("PRIVATE-TOKEN", ""))
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_json(answer, methods=("POST",)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -7,14 +7,12 @@ check what the client sent. Each task is IN_PROGRESS on its first poll.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+
+from tests.support.json_http import JsonRequest, serving_json
 
 
 @dataclass
@@ -48,29 +46,9 @@ class FakeSonarQube:
 
 @contextmanager
 def running(fake: FakeSonarQube) -> Iterator[FakeSonarQube]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parsed = urlparse(self.path)
-            status, body = fake.answer(
-                parsed.path, parse_qs(parsed.query), self.headers.get("Authorization", "")
-            )
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(request: JsonRequest) -> tuple[int, Any]:
+        return fake.answer(request.path, request.query, request.headers.get("Authorization", ""))
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving_json(answer, methods=("GET",)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
