@@ -42,6 +42,7 @@ from pipelines.status import FailureKind
 
 LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
+LABEL_INSTALLATION = "io.shipway.installation"
 SCRIPT_PATH = "/shipway/script.sh"
 WORKSPACE = "/workspace"
 # What the container runs: unpack the tar arriving on stdin, then the job's script
@@ -147,12 +148,28 @@ def _fixed_folder(glob: str) -> str:
     return head.rpartition("/")[0] or "."
 
 
+@dataclass(frozen=True)
+class ContainerOwner:
+    """Whose job containers these are: a runner of one installation. Two Shipway
+    installations on one engine (the demo and the tests, say) may name a runner
+    alike; a runner only ever touches containers that carry both its labels."""
+
+    runner: str
+    installation: str
+
+    def labels(self) -> dict[str, str]:
+        return {LABEL_RUNNER: self.runner, LABEL_INSTALLATION: self.installation}
+
+    def label_filters(self) -> list[str]:
+        return [f"{key}={value}" for key, value in self.labels().items()]
+
+
 class DockerExecutor:
     """Executes jobs on the Docker Engine the client talks to."""
 
-    def __init__(self, client: docker.DockerClient, runner_name: str) -> None:
+    def __init__(self, client: docker.DockerClient, owner: ContainerOwner) -> None:
         self.client = client
-        self.runner_name = runner_name
+        self.owner = owner
 
     def run(
         self,
@@ -182,7 +199,7 @@ class DockerExecutor:
                 entrypoint=["/bin/sh", "-c", UNPACK_AND_RUN],
                 working_dir=WORKSPACE,
                 environment=task.environment(),
-                labels={LABEL_JOB: str(task.job_id), LABEL_RUNNER: self.runner_name},
+                labels={LABEL_JOB: str(task.job_id), **self.owner.labels()},
                 stdin_open=True,
                 detach=False,
             )
@@ -277,7 +294,7 @@ class DockerExecutor:
     def reap(self, job_id: int | None = None) -> int:
         """Remove containers a previous life of this runner left behind (or those of
         one job, whose process died)."""
-        labels = [f"{LABEL_RUNNER}={self.runner_name}"]
+        labels = self.owner.label_filters()
         if job_id is not None:
             labels.append(f"{LABEL_JOB}={job_id}")
         leftovers = self.client.containers.list(all=True, filters={"label": labels})

@@ -22,7 +22,7 @@ import docker
 
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
-from runners.executor import DockerExecutor, ExecutionResult
+from runners.executor import ContainerOwner, DockerExecutor, ExecutionResult
 from runners.reporting import LogShipper, ServerClient
 from runners.sonarqube import SonarQube, read_report_task
 
@@ -58,7 +58,7 @@ def sonar_settings(task: JobTask) -> tuple[str, str] | None:
 
 def run_sonar_scan(
     client: docker.DockerClient,
-    runner_name: str,
+    owner: ContainerOwner,
     task: JobTask,
     workspace: bytes,
     shipper: LogShipper,
@@ -76,7 +76,7 @@ def run_sonar_scan(
         f"pysonar --sonar-project-key {shlex.quote(key)} "
         f"--sonar-scanner-metadata-filepath {OUTPUT}/report-task.txt",
     )
-    result = DockerExecutor(client, runner_name).run(
+    result = DockerExecutor(client, owner).run(
         replace(task, script=script),
         lambda: workspace,
         shipper.write,
@@ -105,7 +105,7 @@ def run_sonar_scan(
 
 def run_scan(
     client: docker.DockerClient,
-    runner_name: str,
+    owner: ContainerOwner,
     task: JobTask,
     workspace: bytes,
     shipper: LogShipper,
@@ -115,7 +115,7 @@ def run_scan(
     sonar = sonar_settings(task)
     if sonar is not None:
         host, token = sonar
-        return run_sonar_scan(client, runner_name, task, workspace, shipper, canceled, host, token)
+        return run_sonar_scan(client, owner, task, workspace, shipper, canceled, host, token)
     settings = task.settings or {}
     analysers = list(settings.get("analysers") or fitting_analysers(workspace))
     if not analysers:
@@ -126,7 +126,7 @@ def run_scan(
         )
     shipper.write_text(f"Scanning with {', '.join(analysers)} in {task.image}\n")
     script = scan_script(analysers, list(settings.get("paths") or []))
-    result = DockerExecutor(client, runner_name).run(
+    result = DockerExecutor(client, owner).run(
         replace(task, script=script),
         lambda: workspace,
         shipper.write,

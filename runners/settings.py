@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from collections.abc import Mapping
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import InvalidInput
+from runners.executor import ContainerOwner
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 
@@ -27,6 +29,13 @@ class RunnerSettings:
     # bridge's gateway, where etcd must then listen too).
     advertise_ip: str = "127.0.0.1"
     container_etcd_url: str | None = None
+    # Which Shipway installation this runner belongs to, on its job containers: by
+    # default one of its own, derived from its cache folder (see ``installation_of``).
+    installation: str = ""
+
+    @property
+    def owner(self) -> ContainerOwner:
+        return ContainerOwner(self.name, self.installation or installation_of(self.cache_dir))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunnerSettings:
@@ -48,4 +57,12 @@ class RunnerSettings:
             etcd_url=env.get("SHIPWAY_ETCD_URL") or None,
             advertise_ip=env.get("SHIPWAY_ADVERTISE_IP") or "127.0.0.1",
             container_etcd_url=env.get("SHIPWAY_CONTAINER_ETCD_URL") or None,
+            installation=env.get("SHIPWAY_INSTALLATION", ""),
         )
+
+
+def installation_of(state_folder: Path) -> str:
+    """An installation's default name: its state folder's, so that two installations
+    on one machine (each with its own folder) never take each other's containers."""
+    digest = hashlib.sha256(str(state_folder.resolve()).encode()).hexdigest()
+    return f"shipway-{digest[:12]}"

@@ -78,7 +78,7 @@ def _execute(
             source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
             client = docker.from_env()
             try:
-                result = DockerExecutor(client, settings.name).run(
+                result = DockerExecutor(client, settings.owner).run(
                     task, source.result, shipper.write, canceled, junit_globs(task)
                 )
             finally:
@@ -127,7 +127,7 @@ def _scan(
         workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
         client = docker.from_env()
         try:
-            return run_scan(client, settings.name, task, workspace, shipper, canceled, server)
+            return run_scan(client, settings.owner, task, workspace, shipper, canceled, server)
         finally:
             client.close()
     except (ShipwayError, docker.errors.DockerException) as exc:

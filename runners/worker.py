@@ -44,7 +44,7 @@ def _job_process_died(settings: RunnerSettings) -> Callable[[RqJob, int, int, An
         note = f" (signal {os.WTERMSIG(status)})" if os.WIFSIGNALED(status) else ""
         client = docker.from_env()
         try:
-            DockerExecutor(client, settings.name).reap(job_id)
+            DockerExecutor(client, settings.owner).reap(job_id)
         finally:
             client.close()
         with ServerClient(settings.server_url, settings.runner_token) as server:
@@ -59,7 +59,7 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
     """Serve ``queues`` until stopped (or, with ``burst``, until they are empty)."""
     client = docker.from_env()
     try:
-        reaped = DockerExecutor(client, settings.name).reap()
+        reaped = DockerExecutor(client, settings.owner).reap()
         if reaped:
             log.warning("removed %d containers left by an earlier run of %s", reaped, settings.name)
     finally:

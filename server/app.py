@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
-        store = Store.open(settings.database_url)
+        store = Store.open(settings.database_url, host_ports=settings.host_ports)
         connection = redis.Redis.from_url(settings.redis_url)
         queue = RqJobQueue(connection)
         sources = GitMirrors(settings.mirrors_dir)

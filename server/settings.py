@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import InvalidInput
+from server.store.deployments import DEFAULT_HOST_PORTS
 
 PREFIX = "SHIPWAY_"
 
@@ -31,6 +32,19 @@ def _int(environ: Mapping[str, str], key: str, default: int) -> int:
     if value <= 0:
         raise SettingsError(f"{PREFIX}{key} must be above 0", key)
     return value
+
+
+def _port_range(environ: Mapping[str, str], key: str, default: range) -> range:
+    raw = environ.get(PREFIX + key)
+    if raw is None:
+        return default
+    first, dash, last = raw.partition("-")
+    if not (dash and first.strip().isdigit() and last.strip().isdigit()):
+        raise SettingsError(f"{PREFIX}{key} must be a range such as 20000-29999, not {raw!r}", key)
+    start, end = int(first), int(last)
+    if not 1024 <= start <= end <= 65535:
+        raise SettingsError(f"{PREFIX}{key} must lie within 1024-65535, low to high", key)
+    return range(start, end + 1)
 
 
 def _required(environ: Mapping[str, str], key: str) -> str:
@@ -54,6 +68,7 @@ class Settings:
     gitlab_url: str | None = None  # where commit statuses and notes go (T5); None: nowhere
     gitlab_token: str | None = None  # a token with the api scope
     public_url: str | None = None  # Shipway's address as GitLab's users reach it
+    host_ports: range = DEFAULT_HOST_PORTS  # where instances' host ports are allocated (D4)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +88,7 @@ class Settings:
             gitlab_url=env.get(PREFIX + "GITLAB_URL") or None,
             gitlab_token=_required(env, "GITLAB_TOKEN") if env.get(PREFIX + "GITLAB_URL") else None,
             public_url=env.get(PREFIX + "PUBLIC_URL") or None,
+            host_ports=_port_range(env, "HOST_PORTS", DEFAULT_HOST_PORTS),
         )
 
     @property

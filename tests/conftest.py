@@ -1,5 +1,7 @@
 """Fixtures for real services. Each test gets an empty Redis database, its own
-state directory and ports, and leaves no container or process behind."""
+state directory and ports, and leaves no container or process behind. What tests
+make on the shared Docker Engine carries this run's mark (:mod:`tests.support.test_run`),
+and clean-ups remove only what carries it."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import redis
 import sqlalchemy as sa
 
 from runners.base_images import ensure_busybox
-from runners.executor import LABEL_RUNNER
+from runners.executor import ContainerOwner
 from runners.tool_images import ensure_scanners
 from server.store import Store
 from tests.support.git import Repository
+from tests.support.ports import port_slot
 from tests.support.services import (
     Deployment,
     PostgresServer,
@@ -25,6 +28,7 @@ from tests.support.services import (
     RegistryServer,
     ShipwayProcess,
 )
+from tests.support.test_run import RUN_ID, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +71,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
+    opened = Store.open(database_url, host_ports=port_slot().host_port_range)
     yield opened
     opened.close()
 
@@ -114,17 +118,23 @@ def server(deployment: Deployment) -> Iterator[ShipwayProcess]:
 
 
 def remove_runner_containers(client: docker.DockerClient, runner: str) -> None:
-    for container in client.containers.list(
-        all=True, filters={"label": f"{LABEL_RUNNER}={runner}"}
-    ):
+    """The job containers a runner of this test run left (none, when all went well)."""
+    labels = ContainerOwner(runner, RUN_ID).label_filters()
+    for container in client.containers.list(all=True, filters={"label": labels}):
         container.remove(force=True)
 
 
 @pytest.fixture
 def runner_name(docker_client: docker.DockerClient) -> Iterator[str]:
-    name = f"test-{uuid.uuid4().hex[:8]}"
+    name = unique_name("-runner-")
     yield name
     remove_runner_containers(docker_client, name)
+
+
+@pytest.fixture
+def owner(runner_name: str) -> ContainerOwner:
+    """Job containers' owner for tests that drive an executor in-process."""
+    return ContainerOwner(runner_name, RUN_ID)
 
 
 @pytest.fixture
@@ -142,11 +152,11 @@ def repository(tmp_path: Path) -> Repository:
 
 
 @pytest.fixture
-def images_made(docker_client: docker.DockerClient) -> Iterator[None]:
-    """Remove every tagged image the test made."""
-    before = {image.id for image in docker_client.images.list(all=True)}
+def images_made(docker_client: docker.DockerClient, registry: RegistryServer) -> Iterator[None]:
+    """Remove the images the test made: every image job pushes to this run's own
+    registry, so its images are named after it; others' images stay."""
     yield
     for image in docker_client.images.list():
-        if image.id not in before:
-            for tag in image.tags:
+        for tag in image.tags:
+            if tag.startswith(f"{registry.address}/"):
                 docker_client.images.remove(tag, force=True)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from server.store.artifacts import ArtifactRepository
 from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
-from server.store.deployments import DeploymentRepository
+from server.store.deployments import DEFAULT_HOST_PORTS, DeploymentRepository
 from server.store.environments import EnvironmentRepository
 from server.store.gitlab_reports import GitLabReportRepository
 from server.store.images import ImageRepository
@@ -45,7 +45,7 @@ class Store:
     audit: AuditLog
 
     @classmethod
-    def open(cls, url: str, migrate: bool = True) -> Store:
+    def open(cls, url: str, migrate: bool = True, host_ports: range = DEFAULT_HOST_PORTS) -> Store:
         engine = create_engine(url)
         if migrate:
             upgrade(engine)
@@ -60,7 +60,7 @@ class Store:
             environments=EnvironmentRepository(engine),
             images=ImageRepository(engine),
             artifacts=ArtifactRepository(engine),
-            deployments=DeploymentRepository(engine),
+            deployments=DeploymentRepository(engine, host_ports),
             releases=ReleaseRepository(engine),
             gitlab_reports=GitLabReportRepository(engine),
             stats=StatsRepository(engine),

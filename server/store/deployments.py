@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pipelines.errors import Conflict, NotFound
 from server.store.tables import deploy_configs, port_allocations, utcnow
 
-PORT_RANGE = range(20000, 30000)
+DEFAULT_HOST_PORTS = range(20000, 30000)  # SHIPWAY_HOST_PORTS changes it
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ def _stored(row: sa.Row[Any]) -> StoredConfig:
 
 
 class DeploymentRepository:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, host_ports: range = DEFAULT_HOST_PORTS) -> None:
         self.engine = engine
+        self.host_ports = host_ports
 
     def save_config(
         self, project_id: int, environment: str, config: dict[str, Any], actor: str
@@ -119,7 +120,7 @@ class DeploymentRepository:
         in_use: Callable[[int], bool] = lambda port: False,
     ) -> dict[tuple[int, int], int]:
         """A host port for each (instance, container port): the one it had, or the
-        lowest free one of ``PORT_RANGE`` that ``in_use`` does not report taken on the
+        lowest free one of ``host_ports`` that ``in_use`` does not report taken on the
         host. The primary key makes two allocations of one port impossible."""
         result: dict[tuple[int, int], int] = {}
         with self.engine.begin() as conn:
@@ -135,11 +136,10 @@ class DeploymentRepository:
                 if key in mine:
                     result[key] = mine[key]
                     continue
-                port = next((p for p in PORT_RANGE if p not in taken and not in_use(p)), None)
+                port = next((p for p in self.host_ports if p not in taken and not in_use(p)), None)
                 if port is None:
-                    raise Conflict(
-                        f"no free host port left in {PORT_RANGE.start}-{PORT_RANGE.stop - 1}"
-                    )
+                    first, last = self.host_ports.start, self.host_ports.stop - 1
+                    raise Conflict(f"no free host port left in {first}-{last}")
                 conn.execute(
                     port_allocations.insert().values(
                         host_port=port,

@@ -3,7 +3,6 @@ afterwards, and a runner serving the build and staging queues."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import docker
@@ -11,11 +10,12 @@ import pytest
 
 from tests.conftest import remove_runner_containers
 from tests.support.services import Deployment, ShipwayProcess
+from tests.support.test_run import unique_name
 
 
 @pytest.fixture
 def app(docker_client: docker.DockerClient) -> Iterator[str]:
-    name = f"rel{uuid.uuid4().hex[:6]}"
+    name = unique_name("rel")
     yield name
     for container in docker_client.containers.list(
         all=True, filters={"label": f"io.shipway.project={name}"}

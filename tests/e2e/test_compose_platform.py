@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import httpx
 import pytest
 
 from tests.conftest import remove_runner_containers
 from tests.support.git import Repository
 from tests.support.services import free_port, wait_until
+from tests.support.test_run import RUN_ID, unique_name
 
 pytestmark = pytest.mark.docker
 
@@ -26,11 +28,17 @@ API_TOKEN = "compose-test-api-token"
 
 
 @pytest.fixture
-def platform(docker_client: docker.DockerClient, busybox: str) -> Iterator[tuple[str, Path]]:
+def platform(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str
+) -> Iterator[tuple[str, Path]]:
     repos = Path(tempfile.mkdtemp(prefix="shipway-compose-repos-"))
+    tag = unique_name()
     env = {
         **os.environ,
-        "COMPOSE_PROJECT_NAME": f"shipwaytest{uuid.uuid4().hex[:8]}",
+        "COMPOSE_PROJECT_NAME": unique_name("platform"),
+        "SHIPWAY_IMAGE_TAG": tag,
+        "SHIPWAY_RUNNER_NAME": runner_name,
+        "SHIPWAY_INSTALLATION": RUN_ID,
         "SHIPWAY_PORT": str(free_port()),
         "SHIPWAY_REPOS": str(repos),
         "SHIPWAY_API_TOKEN": API_TOKEN,
@@ -54,11 +62,14 @@ def platform(docker_client: docker.DockerClient, busybox: str) -> Iterator[tuple
             capture_output=True,
             check=False,
         )
-        remove_runner_containers(docker_client, "compose-runner")
+        remove_runner_containers(docker_client, runner_name)
+        for image in (f"shipway/shipway:{tag}", f"shipway/redis:{tag}"):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(image)
         shutil.rmtree(repos, ignore_errors=True)
 
 
-def test_the_platform_runs_a_pipeline(platform: tuple[str, Path]) -> None:
+def test_the_platform_runs_a_pipeline(platform: tuple[str, Path], runner_name: str) -> None:
     url, repos = platform
     repository = Repository(repos / "app")
     pipeline_file = (
@@ -85,4 +96,4 @@ def test_the_platform_runs_a_pipeline(platform: tuple[str, Path]) -> None:
         assert pipeline["status"] == "success", pipeline
         log = api.get(f"/api/jobs/{pipeline['jobs'][0]['id']}/log").text
     assert "hello-from-compose" in log
-    assert "Running on compose-runner" in log
+    assert f"Running on {runner_name}" in log

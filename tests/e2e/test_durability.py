@@ -15,6 +15,7 @@ from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from pipelines.model import queue_id
+from runners.executor import LABEL_JOB
 from tests.conftest import remove_runner_containers
 from tests.e2e.pipeline_helpers import current_jobs, wait_for_job
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
@@ -133,13 +134,19 @@ def test_a_task_taken_by_a_runner_that_died_before_claiming_runs_again(
 
 
 def test_one_deploy_per_environment_even_across_a_server_crash(
-    deployment: Deployment, processes: Processes, repository: Repository, runner_name: str
+    deployment: Deployment,
+    processes: Processes,
+    repository: Repository,
+    runner_name: str,
+    docker_client: docker.DockerClient,
 ) -> None:
     server = processes.server()
     processes.runner(runner_name)
     processes.runner(f"{runner_name}-2")
     deployment.add_project("app", repository.bare, "t/app", SECRET, branches=["*"])
-    deploy = HEAD + "  deploy: {environment: staging, script: [echo start, sleep 3, echo end]}\n"
+    # The first deploy holds the environment until the test lets it end.
+    until_let_go = "until [ -e /tmp/go ]; do sleep 0.1; done"
+    deploy = HEAD + f"  deploy: {{environment: staging, script: [echo start, '{until_let_go}']}}\n"
     repository.commit({".shipway.yml": deploy})
     first = pushed_pipeline(repository.push())
     holder = wait_for_job(deployment, first, "deploy", "running")
@@ -151,6 +158,8 @@ def test_one_deploy_per_environment_even_across_a_server_crash(
     processes.server()
     waiting = current_jobs(deployment, second)["deploy"]
     assert waiting["status"] == "created"  # the lock outlived the server
+    (container,) = docker_client.containers.list(filters={"label": f"{LABEL_JOB}={holder['id']}"})
+    assert container.exec_run(["touch", "/tmp/go"]).exit_code == 0
     done_first = finished(deployment, first)
     done_second = finished(deployment, second)
     assert (done_first["status"], done_second["status"]) == ("success", "success")

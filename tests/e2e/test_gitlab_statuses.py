@@ -48,7 +48,7 @@ def test_a_pushed_commit_shows_its_pipeline_in_gitlab(
         good = repository.commit({".shipway.yml": pipeline_file(("unit", "test", ["sleep 1"]))})
         pipeline_id = pushed_pipeline(repository.push())
         assert finished(deployment, pipeline_id)["status"] == "success"
-        wait_until(lambda: "success" in gitlab.states("team/app", good), 10, "success in GitLab")
+        wait_until(lambda: "success" in gitlab.states("team/app", good), 60, "success in GitLab")
         # The reporter sends the state of the moment: "pending" may be over by then.
         assert gitlab.states("team/app", good) in (
             ["pending", "running", "success"],
@@ -60,7 +60,7 @@ def test_a_pushed_commit_shows_its_pipeline_in_gitlab(
 
         bad = repository.commit({".shipway.yml": pipeline_file(("unit", "test", ["exit 3"]))})
         finished(deployment, pushed_pipeline(repository.push()))
-        wait_until(lambda: "failed" in gitlab.states("team/app", bad), 10, "failed in GitLab")
+        wait_until(lambda: "failed" in gitlab.states("team/app", bad), 60, "failed in GitLab")
         assert gitlab.states("team/app", bad)[-1] == "failed"
     finally:
         runner.stop()

@@ -4,7 +4,6 @@ retries by hand and automatic, cancel of a running container, secrets masked."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import docker
@@ -108,7 +107,14 @@ def test_a_manual_job_waits_until_played(
     release = wait_for_job(deployment, pipeline_id, "release", "manual")
     blocked = wait_for_pipeline(deployment, pipeline_id, "manual")
     assert blocked["finished_at"] is None
-    time.sleep(1.5)  # nobody plays it: it keeps waiting
+    # Nobody plays it: it keeps waiting while the engine moves a later pipeline on.
+    repository.commit({"README": "later\n"})
+    later = pushed_pipeline(repository.push())
+    moved_on = wait_for_pipeline(deployment, later, "manual")["jobs"]
+    assert {job["name"]: job["status"] for job in moved_on} == {
+        "build": "success",
+        "release": "manual",
+    }
     assert current_jobs(deployment, pipeline_id)["release"]["status"] == "manual"
     shown = deployment.cli("pipeline", str(pipeline_id))
     assert f"[play: shipway play {release['id']}]" in shown.stdout
@@ -196,7 +202,7 @@ def test_automatic_retries_and_retrying_a_pipeline(
     assert again["status"] == "failed"
 
 
-def test_cancel_stops_a_running_container_within_seconds(
+def test_cancel_stops_a_running_container(
     deployment: Deployment,
     project: str,
     runner: ShipwayProcess,
@@ -215,13 +221,13 @@ def test_cancel_stops_a_running_container_within_seconds(
     pipeline_id = pushed_pipeline(repository.push())
     job = wait_for_job(deployment, pipeline_id, "quiet", "running")
     label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_JOB}={job['id']}"}
-    wait_until(lambda: bool(docker_client.containers.list(filters=label)), 10, "the container")
-    asked = time.monotonic()
+    wait_until(lambda: bool(docker_client.containers.list(filters=label)), 60, "the container")
     canceled = deployment.cli("cancel", str(job["id"]))
     assert canceled.returncode == 0, canceled.stderr
     assert f"job {job['id']}: canceled" in canceled.stdout
-    wait_until(lambda: not docker_client.containers.list(filters=label), 10, "the container gone")
-    assert time.monotonic() - asked < 5
+    # How soon is bench/reaction_times.py's figure; here that it goes without the
+    # 300 s script ending.
+    wait_until(lambda: not docker_client.containers.list(filters=label), 60, "the container gone")
     pipeline = finished(deployment, pipeline_id)
     jobs = {job["name"]: job for job in pipeline["jobs"]}
     assert pipeline["status"] == "canceled"

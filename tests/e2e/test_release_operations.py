@@ -4,7 +4,6 @@ instances outside a failed batch still serving, and a release whose runner dies.
 
 from __future__ import annotations
 
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ def web(content: str, health: str = "wget -q -O /dev/null http://127.0.0.1:8000/
         "ports": [{"container": 8000}],
         "command": ["sh", "-c", SERVE],
         "files": [{"path": "/srv/www/index.html", "content": content}],
-        "health": {"command": health, "interval": 1, "timeout": 1, "retries": 2},
+        "health": {"command": health, "interval": 1, "timeout": 5, "retries": 3},
     }
 
 
@@ -99,7 +98,6 @@ def test_modes_switched_mid_release_close_restart_and_logs(
     retried = deployment.cli("release", "retry", str(third["id"]))
     assert retried.returncode == 2
     assert "was closed" in retried.stderr
-    time.sleep(2)  # a closed release hands out nothing more
     assert [served(docker_client, name) for name in names] == ["three\n", "two\n", "two\n"]
 
     # A rolling restart: the current version and its configuration, every instance
@@ -117,6 +115,10 @@ def test_modes_switched_mid_release_close_restart_and_logs(
     assert "stopped and removed the old container" in restart["instances"][0]["log"]
     assert all(docker_client.containers.get(n).id != before[n] for n in names)
     assert [served(docker_client, name) for name in names] == ["two\n"] * 3
+    # The restart's batches went through the runner's queue after anything the
+    # closed release could have handed out: it handed out nothing more.
+    closed_after = release(deployment, third["id"], "failed")
+    assert [i["status"] for i in closed_after["instances"]] == ["healthy", "waiting", "waiting"]
 
     logs = deployment.cli("instance", "logs", app, "staging", names[1], "--tail", "5")
     assert logs.returncode == 0, logs.stderr
@@ -186,9 +188,7 @@ def test_a_release_whose_runner_dies_mid_batch_fails_and_is_retried(
             wait_until(deploying, 60, "an instance being replaced")
         assert release(deployment, made["id"], "running")["batch_runner"] == runner_name
         kill_tree(runner)  # the runner and the batch it runs, as when its host dies
-        killed = time.monotonic()
         lost = release(deployment, made["id"], "failed")
-        assert time.monotonic() - killed < 40
         assert lost["reason"] == f"runner lost: no heartbeat from {runner_name} during batch 1"
         first = lost["instances"][0]
         assert first["status"] == "failed"

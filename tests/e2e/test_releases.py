@@ -23,7 +23,7 @@ def config(health_command: str) -> dict[str, Any]:
         "ports": [{"container": 8000}],
         "command": ["httpd", "-f", "-p", "8000", "-h", "/srv/www"],
         "files": [{"path": "/srv/www/index.html", "content": "up\n"}],
-        "health": {"command": health_command, "interval": 1, "timeout": 1, "retries": 2},
+        "health": {"command": health_command, "interval": 1, "timeout": 5, "retries": 3},
         "hooks": {"post_start": "echo started > /tmp/post-start", "pre_stop": "echo bye"},
     }
 
@@ -110,7 +110,7 @@ def test_retry_rollback_memory_and_stateful(
         "instances": 3,
         "command": ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
         "directories": [{"host": str(flags), "container": "/flags"}],
-        "health": {"command": "test -f /flags/ok", "interval": 1, "timeout": 1, "retries": 1},
+        "health": {"command": "test -f /flags/ok", "interval": 1, "timeout": 5, "retries": 3},
     }
     other = f"shipway/test-release:{app}"
     docker_client.images.get(busybox).tag(other)

@@ -20,6 +20,7 @@ from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pi
 from tests.support.fake_sonarqube import FakeSonarQube, running
 from tests.support.git import Repository
 from tests.support.services import Deployment, ShipwayProcess
+from tests.support.test_run import RUN_LABELS, unique_name
 
 pytestmark = pytest.mark.docker
 
@@ -40,7 +41,7 @@ printf 'projectKey=%s\\nserverUrl=%s\\nceTaskId=task-%s\\n' "$key" "$SONAR_HOST_
 
 @pytest.fixture
 def scanner_stand_in(docker_client: docker.DockerClient, busybox: str) -> Iterator[str]:
-    image = "shipway/test-pysonar:1"
+    image = f"shipway/{unique_name('pysonar')}:1"
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         for name, content, mode in (
@@ -52,7 +53,9 @@ def scanner_stand_in(docker_client: docker.DockerClient, busybox: str) -> Iterat
             info.size, info.mode = len(data), mode
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
-    docker_client.images.build(fileobj=context, custom_context=True, tag=image, rm=True)
+    docker_client.images.build(
+        fileobj=context, custom_context=True, tag=image, rm=True, labels=RUN_LABELS
+    )
     yield image
     docker_client.images.remove(image, force=True)
 

@@ -82,15 +82,15 @@ def test_a_release_under_load_fails_no_request(
         api.put(f"{base}/config", json=registering_web("one\n"))
         first = api.post(f"{base}/releases", json=order).json()
     release(deployment, first["id"], "success")
-    wait_until(lambda: nginx.get("/").text == "one\n", 10, "nginx routing to the instances")
+    wait_until(lambda: nginx.get("/").text == "one\n", 60, "nginx routing to the instances")
 
     with Load(nginx) as load:
-        wait_until(lambda: load.answers["one\n"] > 20, 10, "load flowing")
+        wait_until(lambda: load.answers["one\n"] > 20, 60, "load flowing")
         with deployment.api() as api:
             api.put(f"{base}/config", json=registering_web("two\n"))
             second = api.post(f"{base}/releases", json=order).json()
         done = release(deployment, second["id"], "success")
-        wait_until(lambda: load.answers["two\n"] > 20, 10, "the new version answering")
+        wait_until(lambda: load.answers["two\n"] > 20, 60, "the new version answering")
     assert load.failures == []
     assert set(load.answers) == {"one\n", "two\n"}
     steps = done["instances"][0]["log"]

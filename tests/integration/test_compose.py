@@ -21,6 +21,7 @@ from server.compose import COMPOSE_FILE, RenderedCompose, check, render
 from server.store import Store
 from server.usecases.deploy_config import compose_for, set_config
 from tests.support.services import wait_until
+from tests.support.test_run import unique_name
 
 pytestmark = pytest.mark.docker
 
@@ -102,7 +103,8 @@ def test_two_applications_run_side_by_side(
     command = ["httpd", "-f", "-p", "8000", "-h", "/srv/www"]
     config = {**CONFIG, "type": "stateless", "directories": [], "command": command}
     served: dict[str, list[int]] = {}
-    for name in ("alpha", "beta"):
+    alpha, beta = unique_name("alpha"), unique_name("beta")
+    for name in (alpha, beta):
         store.projects.create(name, f"/srv/{name}.git", f"g/{name}", "s" * 20, ("*",), ("*",))
         stored, created = set_config(store, name, "staging", config, "ops")
         assert (stored.version, created) == (1, True)
@@ -110,19 +112,19 @@ def test_two_applications_run_side_by_side(
         rendered = compose_for(store, name, "staging", busybox)[1]
         directory = tmp_path / name
         directory.mkdir()
-        compose_projects.append((directory, f"shipwaytest{name}"))
-        up(directory, rendered, f"shipwaytest{name}")
+        compose_projects.append((directory, f"shipway{name}"))
+        up(directory, rendered, f"shipway{name}")
         document = yaml.safe_load(rendered.compose)
         served[name] = [
             int(service["ports"][0].split(":")[0]) for service in document["services"].values()
         ]
-    ports = served["alpha"] + served["beta"]
+    ports = served[alpha] + served[beta]
     assert len(set(ports)) == 4  # no conflict across applications and instances
-    again = yaml.safe_load(compose_for(store, "alpha", "staging", busybox)[1].compose)
-    assert [int(s["ports"][0].split(":")[0]) for s in again["services"].values()] == served["alpha"]
+    again = yaml.safe_load(compose_for(store, alpha, "staging", busybox)[1].compose)
+    assert [int(s["ports"][0].split(":")[0]) for s in again["services"].values()] == served[alpha]
 
     def healthy() -> bool:
-        containers = docker_client.containers.list(filters={"label": "io.shipway.project=alpha"})
+        containers = docker_client.containers.list(filters={"label": f"io.shipway.project={alpha}"})
         states = [c.attrs["State"].get("Health", {}).get("Status") for c in containers]
         return len(states) == 2 and all(state == "healthy" for state in states)
 
@@ -130,7 +132,7 @@ def test_two_applications_run_side_by_side(
     for port in ports:
         answer = httpx.get(f"http://127.0.0.1:{port}/index.html", timeout=5)
         assert answer.text == "hello from a mounted file\n"
-    running = docker_client.containers.get("alpha-staging-1")
+    running = docker_client.containers.get(f"{alpha}-staging-1")
     assert 'GREETING=hi "there" $HOME' in running.attrs["Config"]["Env"]
     inspected = running.attrs["HostConfig"]
     assert inspected["Memory"] == 64 * 1024 * 1024

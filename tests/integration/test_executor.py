@@ -9,10 +9,11 @@ import time
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from pipelines.model import GitRef, JobTask, RefKind
 from pipelines.status import FailureKind
-from runners.executor import LABEL_RUNNER, DockerExecutor, ExecutionResult
+from runners.executor import LABEL_RUNNER, ContainerOwner, DockerExecutor, ExecutionResult
 
 pytestmark = pytest.mark.docker
 
@@ -58,14 +59,14 @@ def run(
     return result, b"".join(output).decode()
 
 
-def leftovers(client: docker.DockerClient, runner: str) -> list[object]:
+def leftovers(client: docker.DockerClient, runner: str) -> list[Container]:
     return list(client.containers.list(all=True, filters={"label": f"{LABEL_RUNNER}={runner}"}))
 
 
 def test_a_script_runs_in_the_workspace_with_its_environment(
-    docker_client: docker.DockerClient, busybox: str, runner_name: str
+    docker_client: docker.DockerClient, busybox: str, runner_name: str, owner: ContainerOwner
 ) -> None:
-    executor = DockerExecutor(docker_client, runner_name)
+    executor = DockerExecutor(docker_client, owner)
     result, log = run(
         executor, task(busybox, "cat README", 'echo "$GREETING from $SHIPWAY_JOB_NAME"', "pwd")
     )
@@ -82,9 +83,9 @@ def test_a_script_runs_in_the_workspace_with_its_environment(
 
 
 def test_the_first_failing_command_ends_the_job_with_its_exit_code(
-    docker_client: docker.DockerClient, busybox: str, runner_name: str
+    docker_client: docker.DockerClient, busybox: str, runner_name: str, owner: ContainerOwner
 ) -> None:
-    executor = DockerExecutor(docker_client, runner_name)
+    executor = DockerExecutor(docker_client, owner)
     result, log = run(executor, task(busybox, "echo before", "echo oops >&2; exit 3", "echo never"))
     assert result.exit_code == 3
     assert not result.succeeded
@@ -95,21 +96,21 @@ def test_the_first_failing_command_ends_the_job_with_its_exit_code(
 
 
 def test_a_job_over_its_timeout_is_killed(
-    docker_client: docker.DockerClient, busybox: str, runner_name: str
+    docker_client: docker.DockerClient, busybox: str, runner_name: str, owner: ContainerOwner
 ) -> None:
-    executor = DockerExecutor(docker_client, runner_name)
+    executor = DockerExecutor(docker_client, owner)
     started = time.monotonic()
     result, _ = run(executor, task(busybox, "sleep 60", timeout=1))
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 45  # killed, not waited for: the script sleeps 60 s
     assert result.failure_reason == "timed out after 1s"
     assert result.failure is FailureKind.TIMEOUT
     assert leftovers(docker_client, runner_name) == []
 
 
 def test_a_canceled_job_stops(
-    docker_client: docker.DockerClient, busybox: str, runner_name: str
+    docker_client: docker.DockerClient, busybox: str, runner_name: str, owner: ContainerOwner
 ) -> None:
-    executor = DockerExecutor(docker_client, runner_name)
+    executor = DockerExecutor(docker_client, owner)
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
     result, _ = run(executor, task(busybox, "sleep 60"), cancel)
@@ -118,20 +119,20 @@ def test_a_canceled_job_stops(
 
 
 def test_a_missing_image_fails_with_a_reason(
-    docker_client: docker.DockerClient, runner_name: str
+    docker_client: docker.DockerClient, runner_name: str, owner: ContainerOwner
 ) -> None:
-    result, _ = run(DockerExecutor(docker_client, runner_name), task("shipway/absent:1", "true"))
+    result, _ = run(DockerExecutor(docker_client, owner), task("shipway/absent:1", "true"))
     assert result.exit_code is None
     assert "shipway/absent:1 is not on this runner" in (result.failure_reason or "")
     assert result.failure is FailureKind.SYSTEM_FAILURE
 
 
 def test_branch_names_are_never_executed(
-    docker_client: docker.DockerClient, busybox: str, runner_name: str
+    docker_client: docker.DockerClient, busybox: str, runner_name: str, owner: ContainerOwner
 ) -> None:
     branch = 'zzz";echo${IFS}"hello";#'
     result, log = run(
-        DockerExecutor(docker_client, runner_name),
+        DockerExecutor(docker_client, owner),
         task(busybox, 'echo "branch=$SHIPWAY_COMMIT_BRANCH"', branch=branch),
     )
     assert result.succeeded
@@ -139,12 +140,18 @@ def test_branch_names_are_never_executed(
     assert "hello\n" not in log.splitlines(keepends=True)
 
 
-def test_reap_removes_what_a_dead_runner_left(
-    docker_client: docker.DockerClient, busybox: str, runner_name: str
+def test_reap_removes_what_a_dead_runner_left_and_nothing_of_another_installation(
+    docker_client: docker.DockerClient, busybox: str, runner_name: str, owner: ContainerOwner
 ) -> None:
-    docker_client.containers.create(busybox, ["sleep", "60"], labels={LABEL_RUNNER: runner_name})
-    assert DockerExecutor(docker_client, runner_name).reap() == 1
-    assert leftovers(docker_client, runner_name) == []
+    docker_client.containers.create(busybox, ["sleep", "60"], labels=owner.labels())
+    # Another installation on the same engine whose runner has the same name.
+    stranger = ContainerOwner(runner_name, f"{owner.installation}-other")
+    theirs = docker_client.containers.create(busybox, ["sleep", "60"], labels=stranger.labels())
+    try:
+        assert DockerExecutor(docker_client, owner).reap() == 1
+        assert [c.id for c in leftovers(docker_client, runner_name)] == [theirs.id]
+    finally:
+        theirs.remove(force=True)
 
 
 @pytest.mark.parametrize(
@@ -160,10 +167,11 @@ def test_reports_are_collected_before_the_container_goes(
     docker_client: docker.DockerClient,
     busybox: str,
     runner_name: str,
+    owner: ContainerOwner,
     globs: list[str],
     expected: list[str],
 ) -> None:
-    executor = DockerExecutor(docker_client, runner_name)
+    executor = DockerExecutor(docker_client, owner)
     job = task(
         busybox,
         "mkdir -p reports/deep",

@@ -17,6 +17,7 @@ import pytest
 from pipelines.model import GitRef, JobTask, RefKind
 from runners.images import ImageBuilder
 from tests.support.services import RegistryServer
+from tests.support.test_run import RUN_LABELS
 
 pytestmark = pytest.mark.docker
 
@@ -110,7 +111,7 @@ def test_three_layers_shared_middleware_and_code_only_pushes(
     added = [entry for entry in history[: -len(middleware.history())] if entry["Size"]]
     assert len(added) == 1  # one layer...
     assert " COPY " in added[0]["CreatedBy"]  # ...the application's files
-    run = docker_client.containers.run(str(built.id), remove=True)
+    run = docker_client.containers.run(str(built.id), remove=True, labels=RUN_LABELS)
     assert run == b"hello\n"
 
     # Another application declaring the same middleware reuses it.
@@ -143,7 +144,9 @@ def test_a_repository_may_bring_its_own_dockerfile(
     result, image, log = build(docker_client, registry, task, files)
     assert result.succeeded, log
     assert image.middleware is None
-    run = docker_client.containers.run(f"{registry.address}/own-{marker}:{task.sha}", remove=True)
+    run = docker_client.containers.run(
+        f"{registry.address}/own-{marker}:{task.sha}", remove=True, labels=RUN_LABELS
+    )
     assert run == b"own dockerfile\n"
 
 

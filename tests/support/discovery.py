@@ -25,8 +25,8 @@ def registering_web(content: str, instances: int = 2) -> dict[str, Any]:
         "health": {
             "http": {"path": "/", "port": 8000},
             "interval": 1,
-            "timeout": 1,
-            "retries": 2,
+            "timeout": 5,  # a busy machine answers slowly: only a hang should fail it
+            "retries": 3,
         },
         "discovery": {"path": "/", "drain": 1},
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,11 +21,13 @@ from pathlib import Path
 import httpx
 import redis
 
+from tests.support.ports import port_slot
+from tests.support.test_run import RUN_ID
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port of this test run's own (see :mod:`tests.support.ports`)."""
+    return port_slot().next_port()
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, pause: float = 0.05) -> None:
@@ -85,7 +86,7 @@ class RedisServer:
             except redis.ConnectionError:
                 return False
 
-        wait_until(answers, 10, "redis-server start")
+        wait_until(answers, 60, "redis-server start")
         client.close()
         return cls(port, process)
 
@@ -128,7 +129,7 @@ class RegistryServer:
             except httpx.TransportError:
                 return False
 
-        wait_until(answers, 15, "docker-registry start")
+        wait_until(answers, 60, "docker-registry start")
         return cls(port, root, process)
 
     def stop(self) -> None:
@@ -257,6 +258,8 @@ class Deployment:
             SHIPWAY_SERVER_URL=self.url,
             SHIPWAY_RUNNER_CACHE_DIR=str(self.root / "runner-cache"),
             SHIPWAY_REGISTRY=self.registry,
+            SHIPWAY_INSTALLATION=RUN_ID,
+            SHIPWAY_HOST_PORTS=port_slot().host_ports,
         )
         env.update(self.extra_env)
         return env
@@ -284,7 +287,7 @@ class Deployment:
             except httpx.TransportError:
                 return False
 
-        wait_until(healthy, 20, "server start")
+        wait_until(healthy, 60, "server start")
         return server
 
     def start_runner(self, name: str, *queues: str) -> ShipwayProcess:
