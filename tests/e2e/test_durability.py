@@ -15,12 +15,12 @@ from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from pipelines.model import queue_id
-from runners.executor import LABEL_JOB
 from tests.conftest import remove_runner_containers
 from tests.e2e.pipeline_helpers import current_jobs, wait_for_job
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, RedisServer, ShipwayProcess, wait_until
+from tests.support.test_run import job_containers
 
 pytestmark = pytest.mark.docker
 
@@ -133,6 +133,14 @@ def test_a_task_taken_by_a_runner_that_died_before_claiming_runs_again(
     assert (ran["attempt"], ran["runner"]) == (1, f"{runner_name}-2")
 
 
+def let_go(docker_client: docker.DockerClient, job_id: int) -> None:
+    """End a job whose script waits for /tmp/go in its container."""
+    filters = job_containers(job_id)
+    wait_until(lambda: bool(docker_client.containers.list(filters=filters)), 60, "its container")
+    (container,) = docker_client.containers.list(filters=filters)
+    assert container.exec_run(["touch", "/tmp/go"]).exit_code == 0
+
+
 def test_one_deploy_per_environment_even_across_a_server_crash(
     deployment: Deployment,
     processes: Processes,
@@ -158,9 +166,9 @@ def test_one_deploy_per_environment_even_across_a_server_crash(
     processes.server()
     waiting = current_jobs(deployment, second)["deploy"]
     assert waiting["status"] == "created"  # the lock outlived the server
-    (container,) = docker_client.containers.list(filters={"label": f"{LABEL_JOB}={holder['id']}"})
-    assert container.exec_run(["touch", "/tmp/go"]).exit_code == 0
+    let_go(docker_client, holder["id"])
     done_first = finished(deployment, first)
+    let_go(docker_client, wait_for_job(deployment, second, "deploy", "running")["id"])
     done_second = finished(deployment, second)
     assert (done_first["status"], done_second["status"]) == ("success", "success")
     assert done_second["jobs"][0]["started_at"] >= done_first["jobs"][0]["finished_at"]

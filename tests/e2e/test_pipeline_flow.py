@@ -10,12 +10,12 @@ import docker
 import pytest
 import redis
 
-from runners.executor import LABEL_JOB
 from tests.conftest import remove_runner_containers
 from tests.e2e.pipeline_helpers import current_jobs, wait_for_job, wait_for_pipeline
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, ShipwayProcess, wait_until
+from tests.support.test_run import job_containers
 
 pytestmark = pytest.mark.docker
 
@@ -220,7 +220,7 @@ def test_cancel_stops_a_running_container(
     )
     pipeline_id = pushed_pipeline(repository.push())
     job = wait_for_job(deployment, pipeline_id, "quiet", "running")
-    label: dict[str, str | list[str] | bool] = {"label": f"{LABEL_JOB}={job['id']}"}
+    label = job_containers(job["id"])
     wait_until(lambda: bool(docker_client.containers.list(filters=label)), 60, "the container")
     canceled = deployment.cli("cancel", str(job["id"]))
     assert canceled.returncode == 0, canceled.stderr

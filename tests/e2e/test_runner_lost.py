@@ -10,13 +10,13 @@ import docker
 import psutil
 import pytest
 
-from runners.executor import LABEL_JOB
 from tests.conftest import remove_runner_containers
 from tests.e2e.pipeline_helpers import wait_for_job
 from tests.e2e.test_durability import kill_tree
 from tests.e2e.test_push_to_pipeline import SECRET, finished, pipeline_file, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, ShipwayProcess, wait_until
+from tests.support.test_run import job_containers
 
 pytestmark = pytest.mark.docker
 
@@ -96,7 +96,7 @@ def test_a_killed_job_process_under_a_live_runner_is_reported_by_it(
         # Reported by the live runner itself, not found later by a missing heartbeat.
         assert lost["failure_reason"] == "runner lost: the job's process died (signal 9)"
         assert runners(deployment)[runner_name]["online"]
-        assert docker_client.containers.list(filters={"label": f"{LABEL_JOB}={lost['id']}"}) == []
+        assert docker_client.containers.list(filters=job_containers(lost["id"])) == []
     finally:
         runner.stop()
 

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import uuid
 
+from runners.executor import LABEL_INSTALLATION, LABEL_JOB
+
 RUN_ID = f"t{uuid.uuid4().hex[:7]}"  # a letter first: it starts project names
-LABEL = "io.shipway.installation"
+LABEL = LABEL_INSTALLATION
 RUN_LABELS = {LABEL: RUN_ID}
 
 
 def unique_name(kind: str = "") -> str:
     """A name of this run's, unique within it: for runners, applications, images."""
     return f"{RUN_ID}{kind}{uuid.uuid4().hex[:6]}"
+
+
+def job_containers(job_id: int) -> dict[str, str | list[str] | bool]:
+    """Docker's filter for the containers of one job of this run: job numbers start
+    at 1 in every installation's database, so the job label alone is not enough."""
+    return {"label": [f"{LABEL_JOB}={job_id}", f"{LABEL}={RUN_ID}"]}
