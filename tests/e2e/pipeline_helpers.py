@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.services import Deployment, wait_until
 
@@ -54,3 +58,68 @@ def release(deployment: Deployment, release_id: int, status: str) -> dict[str, A
 
         wait_until(reached, 90, f"release {release_id} {status}", pause=0.2)
     return found
+
+
+def all_attempts(deployment: Deployment, pipeline_id: int) -> list[dict[str, Any]]:
+    """Every attempt of every job of the pipeline, retried ones included, as the API
+    lists them."""
+    with deployment.api() as api:
+        answer: list[dict[str, Any]] = api.get(f"/api/pipelines/{pipeline_id}/jobs").json()
+    return answer
+
+
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def scraped_metrics(deployment: Deployment) -> dict[MetricKey, float]:
+    """``GET /metrics`` of the running server, without a token as Prometheus scrapes
+    it: (sample name, sorted labels) -> value."""
+    answer = httpx.get(f"{deployment.url}/metrics", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
+
+
+def deliver_merge_request_hook(
+    deployment: Deployment,
+    project_path: str,
+    secret: str,
+    *,
+    iid: int,
+    source_branch: str,
+    sha: str,
+    action: str = "open",
+) -> httpx.Response:
+    """POST GitLab's Merge Request Hook (its documented payload, trimmed to what a
+    merge request of the project itself carries) to the server's webhook endpoint."""
+    body = {
+        "object_kind": "merge_request",
+        "event_type": "merge_request",
+        "user": {"id": 1, "name": "Administrator", "username": "root"},
+        "project": {"id": 15, "name": "app", "path_with_namespace": project_path},
+        "object_attributes": {
+            "id": 1000 + iid,
+            "iid": iid,
+            "target_branch": "main",
+            "source_branch": source_branch,
+            "source_project_id": 15,
+            "target_project_id": 15,
+            "state": "opened",
+            "action": action,
+            "title": f"merge {source_branch}",
+            "last_commit": {"id": sha, "message": "change", "title": "change"},
+            "url": f"https://gitlab.example.com/{project_path}/-/merge_requests/{iid}",
+        },
+    }
+    headers = {
+        "X-Gitlab-Event": "Merge Request Hook",
+        "X-Gitlab-Token": secret,
+        "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+        "Idempotency-Key": str(uuid.uuid4()),
+        "User-Agent": "GitLab/18.0.0",
+    }
+    return httpx.post(f"{deployment.url}/webhooks/gitlab", json=body, headers=headers, timeout=10)
