@@ -39,7 +39,7 @@ def running_job(deployment: Deployment, repository: Repository) -> tuple[int, di
             job.update(jobs[0] if jobs else {})
             return job.get("status") == "running"
 
-        wait_until(is_running, 30, "the job running")
+        wait_until(is_running, 120, "the job running")
     return pipeline_id, job
 
 
