@@ -39,7 +39,10 @@ def deploy_runner(
     runner_name: str,
     busybox: str,
     docker_client: docker.DockerClient,
+    app: str,
 ) -> Iterator[ShipwayProcess]:
+    """Stopped before ``app`` removes the application's containers: a batch still
+    running would otherwise make them again."""
     process = deployment.start_runner(runner_name, "build", "staging")
     yield process
     process.stop()

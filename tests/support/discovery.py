@@ -1,19 +1,27 @@
 """What the service discovery tests and benchmark share: an application that
-registers itself, a confd folder for a test's nginx, and steady load through nginx
-that counts what each request got."""
+registers itself, a confd folder for a test's nginx, steady load through nginx
+that counts what each request got, and ``shipway confd`` run as a real process."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from confd.cli import CONFDIR
+from tests.support.etcd import EtcdServer
 from tests.support.nginx import NginxServer
+from tests.support.services import stop_process, wait_until
 
 
 def registering_web(content: str, instances: int = 2) -> dict[str, Any]:
@@ -84,3 +92,58 @@ def make_confdir(root: Path, nginx: NginxServer, extra_template: str = "") -> Pa
         f"listen = {json.dumps(nginx.listen)}\n"
     )
     return root
+
+
+@dataclass
+class ConfdProcess:
+    """``shipway confd`` as a real process, reporting to etcd as ``name``."""
+
+    process: subprocess.Popen[bytes]
+    name: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def running_confd(
+    confdir: Path, etcd: EtcdServer, name: str, empty_grace: float, log_path: Path
+) -> Iterator[ConfdProcess]:
+    """Start the agent and wait for its first report to etcd (it has rendered and
+    nginx has reloaded); stopped with SIGTERM after, even when the test fails."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPWAY_")}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server.cli.main",
+                "confd",
+                "--etcd",
+                etcd.url,
+                "--confdir",
+                str(confdir),
+                "--name",
+                name,
+                "--empty-grace",
+                f"{empty_grace:g}",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    agent = ConfdProcess(process, name, log_path)
+    client = etcd.client()
+
+    def reported() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"shipway confd exited:\n{agent.log()}")
+        return bool(client.get(f"/shipway/agents/{name}"))
+
+    try:
+        wait_until(reported, 30, "shipway confd's first report to etcd", pause=0.1)
+        yield agent
+    finally:
+        stop_process(process)
