@@ -146,6 +146,9 @@ class Hooks(BaseModel):
 
     post_start: str | None = Field(default=None, min_length=1)
     pre_stop: str | None = Field(default=None, min_length=1)
+    # A hook still running then is left to the container's stop and the release goes
+    # on: a hook that never ends must not hold a release (its runner keeps beating).
+    timeout: Duration = 60
 
 
 class Discovery(BaseModel):

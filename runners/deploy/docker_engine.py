@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from pipelines.ports import Traffic
 from pipelines.release import InstanceOutcome
 
 COMPOSE_FILE = "docker-compose.yml"
-HOOK_TIMEOUT_SECONDS = 60
+HOOK_TIMEOUT_SECONDS = 60  # when the configuration names none
 
 
 def _write(path: Path, content: str) -> None:
@@ -121,7 +122,7 @@ class DockerEngineDeployer:
             step(f"FAILED: {outcome.reason}")
             return outcome
         if old is not None and old.status == "running" and hooks.get("pre_stop"):
-            step(f"PreStop: {self._exec(old, hooks['pre_stop'])}")
+            step(f"PreStop: {self._hook(old, hooks['pre_stop'], hooks)}")
         compose = [
             "docker-compose",
             "-p",
@@ -146,7 +147,7 @@ class DockerEngineDeployer:
             step(f"FAILED: {outcome.reason}")
             return outcome
         if hooks.get("post_start"):
-            step(f"PostStart: {self._exec(new, hooks['post_start'])}")
+            step(f"PostStart: {self._hook(new, hooks['post_start'], hooks)}")
         healthy, detail = self._wait_healthy(name, config.get("health"))
         step(f"health check: {detail}")
         if not healthy:
@@ -168,10 +169,27 @@ class DockerEngineDeployer:
         except docker.errors.NotFound:
             return None
 
-    def _exec(self, container: Any, command: str) -> str:
-        result = container.exec_run(["/bin/sh", "-c", command])
-        output = (result.output or b"").decode(errors="replace").strip()[-200:]
-        return f"exit {result.exit_code}" + (f": {output}" if output else "")
+    def _hook(self, container: Any, command: str, hooks: dict[str, Any]) -> str:
+        """Run a hook in the container for at most its timeout: a hook that never
+        ends must not hold the release (the runner keeps beating, so nothing else
+        would notice). Docker has no exec timeout: the call waits in a thread, and a
+        hook past its time is left to the container's stop."""
+        timeout = int(hooks.get("timeout", HOOK_TIMEOUT_SECONDS))
+        done: list[str] = []
+
+        def run() -> None:
+            try:
+                result = container.exec_run(["/bin/sh", "-c", command])
+            except docker.errors.APIError as exc:
+                done.append(f"could not run: {exc.explanation}")
+                return
+            output = (result.output or b"").decode(errors="replace").strip()[-200:]
+            done.append(f"exit {result.exit_code}" + (f": {output}" if output else ""))
+
+        waiter = threading.Thread(target=run, name=f"hook in {container.name}", daemon=True)
+        waiter.start()
+        waiter.join(timeout)
+        return done[0] if done else f"still running after {timeout}s: going on without it"
 
     def _run(self, folder: Path, argv: list[str]) -> None:
         result = subprocess.run(

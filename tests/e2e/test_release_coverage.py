@@ -336,7 +336,8 @@ def test_a_released_service_left_without_instances_is_served_for_the_grace_then_
     service = f"{app}_STAGING"
     name = f"{app}-staging-1"
     held = "while [ ! -e /tmp/go ]; do sleep 0.2; done; echo let go"
-    config = registering("old\n", 1) | {"hooks": {"pre_stop": held}}
+    # Its timeout outlasts the grace by far: only the test ends the hook.
+    config = registering("old\n", 1) | {"hooks": {"pre_stop": held, "timeout": "10m"}}
     order = {"image": busybox, "batches": 1, "pause_mode": "never"}
     with deployment.api() as api:
         api.put(f"{base}/config", json=config).raise_for_status()
@@ -492,3 +493,27 @@ def test_the_cpu_limit_of_the_configuration_is_the_running_containers(
             )
             assert limits["Memory"] == memory * 1024 * 1024
             assert served(docker_client, name) == f"{cpus}\n"
+
+
+def test_a_hook_that_never_ends_does_not_hold_the_release(
+    app: str,
+    deployment: Deployment,
+    deploy_runner: ShipwayProcess,
+    busybox: str,
+    repository: Repository,
+    docker_client: docker.DockerClient,
+) -> None:
+    deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
+    base = f"/api/projects/{app}/environments/staging"
+    name = f"{app}-staging-1"
+    hooks = {"pre_stop": "sleep 100000", "post_start": "sleep 100000", "timeout": "2s"}
+    order = {"image": busybox, "batches": 1, "pause_mode": "never"}
+    for content in ("old\n", "new\n"):
+        with deployment.api() as api:
+            api.put(f"{base}/config", json=web(content, 1) | {"hooks": hooks}).raise_for_status()
+            made = api.post(f"{base}/releases", json=order).json()
+        done = release(deployment, made["id"], "success")
+        assert served(docker_client, name) == content
+    log = done["instances"][0]["log"]
+    assert "PreStop: still running after 2s: going on without it" in log
+    assert "PostStart: still running after 2s: going on without it" in log
