@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.errors import PayloadError
 from pipelines.model import GitRef, PushEvent, RefKind
+from pipelines.refs import ref_problem
 
 # X-Gitlab-Event header -> the object_kind its payload carries.
 PUSH_EVENTS = {"Push Hook": "push", "Tag Push Hook": "tag_push"}
@@ -28,11 +29,34 @@ _BUILDING_ACTIONS = frozenset({"open", "reopen"})
 SYSTEM_HOOK = "System Hook"
 
 _SHA = r"^[0-9a-f]{40}$"
+# Fields Shipway stores on their own (not only inside the kept payload) are bounded
+# by their database columns.
+_NAME_LENGTH = 255
+_MAX_INT = 2**31 - 1
+
+
+def _git_ref(value: str) -> str:
+    problem = ref_problem(GitRef.parse(value))
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _git_branch(value: str) -> str:
+    problem = ref_problem(GitRef(RefKind.BRANCH, value))
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+# A ref (refs/heads/x, refs/tags/v1) or a branch name that git itself accepts.
+GitRefText = Annotated[str, Field(pattern=r"^refs/(heads|tags)/.+"), AfterValidator(_git_ref)]
+BranchName = Annotated[str, AfterValidator(_git_branch)]
 
 
 class _Project(BaseModel):
     model_config = ConfigDict(extra="allow")
-    path_with_namespace: str = Field(min_length=1)
+    path_with_namespace: str = Field(min_length=1, max_length=_NAME_LENGTH)
 
 
 class _Commit(BaseModel):
@@ -44,13 +68,13 @@ class _Commit(BaseModel):
 class _PushPayload(BaseModel):
     model_config = ConfigDict(extra="allow")
     object_kind: Literal["push", "tag_push"]
-    ref: str = Field(pattern=r"^refs/(heads|tags)/.+")
+    ref: GitRefText
     before: str = Field(pattern=_SHA)
     after: str = Field(pattern=_SHA)
     checkout_sha: str | None = Field(default=None, pattern=_SHA)
     project: _Project
-    user_username: str = ""
-    user_name: str = ""
+    user_username: str = Field(default="", max_length=_NAME_LENGTH)
+    user_name: str = Field(default="", max_length=_NAME_LENGTH)
     commits: list[_Commit] = Field(default_factory=list)
     total_commits_count: int = 0
 
@@ -63,19 +87,19 @@ class _LastCommit(BaseModel):
 
 class _MergeRequestAttributes(BaseModel):
     model_config = ConfigDict(extra="allow")
-    iid: int = Field(ge=1)
-    source_branch: str = Field(min_length=1)
-    target_branch: str = Field(min_length=1)
+    iid: int = Field(ge=1, le=_MAX_INT)
+    source_branch: BranchName
+    target_branch: BranchName
     source_project_id: int
     target_project_id: int
-    action: str = ""
-    oldrev: str | None = None
+    action: str = Field(default="", max_length=50)
+    oldrev: str | None = Field(default=None, max_length=64)
     last_commit: _LastCommit
 
 
 class _User(BaseModel):
     model_config = ConfigDict(extra="allow")
-    username: str = ""
+    username: str = Field(default="", max_length=_NAME_LENGTH)
 
 
 class _MergeRequestPayload(BaseModel):
@@ -139,7 +163,8 @@ def parse_merge_request(payload: dict[str, Any]) -> MergeRequestEvent:
 def _payload_error(exc: ValidationError) -> PayloadError:
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error["loc"])
-    reason = "is missing" if error["type"] == "missing" else f"is invalid: {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    reason = "is missing" if error["type"] == "missing" else f"is invalid: {message}"
     return PayloadError(f"payload field {field} {reason}", field=field)
 
 

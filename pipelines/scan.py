@@ -24,6 +24,7 @@ GATE_METRICS = ("new_high", "new_medium", "new_total", "high", "medium", "total"
 DEFAULT_GATE = {"new_high": 0}
 WORKSPACE_PREFIX = "/workspace/"
 _SONAR_SEVERITY = {"high": "CRITICAL", "medium": "MAJOR", "low": "MINOR"}
+SEVERITIES = tuple(_SONAR_SEVERITY)
 _SONAR_TYPE = {"SECURITY": "VULNERABILITY", "RELIABILITY": "BUG", "MAINTAINABILITY": "CODE_SMELL"}
 
 
@@ -65,13 +66,15 @@ def from_ruff(content: bytes) -> list[Finding]:
         else:
             quality, severity = "MAINTAINABILITY", "low"
         location = entry.get("location") or {}
+        if not isinstance(location, dict):
+            raise ScanReportError("ruff's output has a location that is not an object", "report")
         findings.append(
             Finding(
                 analyser="ruff",
                 rule=code,
                 message=str(entry.get("message", "")),
                 path=_relative(str(entry.get("filename", ""))),
-                line=int(location.get("row") or 1),
+                line=_line(location.get("row"), "ruff"),
                 quality=quality,
                 severity=severity,
             )
@@ -87,21 +90,38 @@ def from_bandit(content: bytes) -> list[Finding]:
         raise ScanReportError(f"bandit's output is not JSON: {exc}", "report") from exc
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         raise ScanReportError("bandit's output has no results list", "report")
-    return [
-        Finding(
-            analyser="bandit",
-            rule=str(result.get("test_id", "bandit")),
-            message=str(result.get("issue_text", "")),
-            path=_relative(str(result.get("filename", ""))),
-            line=int(result.get("line_number") or 1),
-            quality="SECURITY",
-            severity=str(result.get("issue_severity", "LOW")).lower(),
+    findings = []
+    for result in data["results"]:
+        if not isinstance(result, dict):
+            raise ScanReportError("bandit's output has a result that is not an object", "report")
+        severity = str(result.get("issue_severity", "LOW")).lower()
+        severity = "low" if severity == "undefined" else severity  # bandit's lowest rank
+        if severity not in SEVERITIES:
+            raise ScanReportError(f"bandit's output has a severity not in {SEVERITIES}", "report")
+        findings.append(
+            Finding(
+                analyser="bandit",
+                rule=str(result.get("test_id", "bandit")),
+                message=str(result.get("issue_text", "")),
+                path=_relative(str(result.get("filename", ""))),
+                line=_line(result.get("line_number"), "bandit"),
+                quality="SECURITY",
+                severity=severity,
+            )
         )
-        for result in data["results"]
-    ]
+    return findings
 
 
 READERS = {"ruff": from_ruff, "bandit": from_bandit}
+
+
+def _line(value: Any, analyser: str) -> int:
+    """A finding's line: 1 when the analyser gives none."""
+    if value is None or value == 0:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ScanReportError(f"{analyser}'s output has a line that is not a number", "report")
+    return value
 
 
 def _json_list(content: bytes, analyser: str) -> list[dict[str, Any]]:

@@ -4,6 +4,11 @@ PyYAML's composer keeps each node's position; this walks the node tree once and
 returns the plain data together with a map from path to line, so validation errors
 can name the line they are about. Duplicate keys, which PyYAML silently lets win,
 are errors here; merge keys (``<<: *anchor``) work as in YAML 1.1.
+
+The text may be hostile (a pushed ``.shipway.yml``, a lint request): nesting deeper
+than :data:`MAX_DEPTH` and aliases that expand to more than :data:`MAX_VALUES`
+values ("billion laughs", or an alias of its own ancestor) are errors, not a
+RecursionError, a hang or a blown memory.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pipelines.errors import SpecIssue
 
 Path = tuple[str | int, ...]
 
+MAX_DEPTH = 64  # a pipeline file nests about 6 levels
+MAX_VALUES = 100_000  # keys, items and scalars, counted with aliases expanded
+
 
 class YamlProblem(Exception):
     def __init__(self, issue: SpecIssue) -> None:
@@ -25,14 +33,22 @@ class YamlProblem(Exception):
 
 def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
     """Parse one YAML document; raise :class:`YamlProblem` naming the line."""
-    loader = yaml.SafeLoader(text)
     lines: dict[Path, int] = {}
+    try:
+        # The reader refuses characters YAML does not allow already here.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        raise YamlProblem(SpecIssue(None, "", f"invalid YAML: {exc}")) from exc
     try:
         node = loader.get_single_node()
         if node is None:
             return None, lines
         lines[()] = node.start_mark.line + 1
         return _walk(loader, node, (), lines), lines
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise YamlProblem(
+            SpecIssue(None, "", f"invalid YAML: nested deeper than {MAX_DEPTH} levels")
+        ) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -44,6 +60,13 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
 
 
 def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
+    if len(path) > MAX_DEPTH:
+        where = node.start_mark.line + 1
+        raise YamlProblem(SpecIssue(where, "", f"nested deeper than {MAX_DEPTH} levels"))
+    if len(lines) > MAX_VALUES:
+        where = node.start_mark.line + 1
+        problem = f"more than {MAX_VALUES} values once aliases are expanded"
+        raise YamlProblem(SpecIssue(where, "", problem))
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:

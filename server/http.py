@@ -7,7 +7,6 @@ the field only where one is at fault.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +21,7 @@ from pipelines.errors import (
     ShipwayError,
     Unauthorized,
 )
+from server.json_body import decode_json_object
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -44,10 +44,15 @@ def status_code_for(exc: ShipwayError) -> int:
     return 502  # ExternalError: a service behind Shipway failed
 
 
+def _text(message: str) -> str:
+    """A message that can be encoded, whatever input it quotes (a lone surrogate)."""
+    return message.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_response(exc: ShipwayError) -> JSONResponse:
-    body: dict[str, Any] = {"error": str(exc)}
+    body: dict[str, Any] = {"error": _text(str(exc))}
     if isinstance(exc, InvalidInput) and exc.field:
-        body["field"] = exc.field
+        body["field"] = _text(exc.field)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     return JSONResponse(body, status_code=status_code_for(exc), headers=headers)
 
@@ -82,12 +87,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 async def parse_json(request: Request, model: type[Model], limit: int = 1024 * 1024) -> Model:
-    """The body validated against ``model``; PayloadError names the first bad field."""
-    body = await read_body(request, limit)
-    try:
-        data = json.loads(body or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"the body is not valid JSON: {exc}", "body") from exc
+    """The body validated against ``model``; PayloadError names the first bad field.
+
+    Every JSON body of the API goes through here: read within ``limit`` bytes, then
+    decoded by :func:`server.json_body.decode_json_object` (UTF-8, depth, text,
+    numbers), as webhooks are. An empty body is the empty object."""
+    data = decode_json_object(await read_body(request, limit) or b"{}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -98,11 +103,19 @@ async def parse_json(request: Request, model: type[Model], limit: int = 1024 * 1
         raise PayloadError(f"{field}: {message}", field) from exc
 
 
+# The largest numbers the database's columns hold (PostgreSQL's INTEGER is 32 bits).
+# An id is an INTEGER: a larger one names nothing, and would overflow the query.
+INTEGER_MAX = 2**31 - 1
+BIGINT_MAX = 2**63 - 1
+
+
 def path_int(request: Request, name: str) -> int:
     raw = request.path_params[name]
-    if isinstance(raw, int):
-        return raw
-    raise PayloadError(f"{name} must be a number", name)
+    if not isinstance(raw, int):
+        raise PayloadError(f"{name} must be a number", name)
+    if raw > INTEGER_MAX:
+        raise NotFound(f"{name} {raw} does not exist")
+    return raw
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:

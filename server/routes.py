@@ -1,9 +1,13 @@
-"""The URL map of the server."""
+"""The URL map of the server, and who may call each route (server/access.py).
+
+Every route is made by :func:`public`, :func:`api`, :func:`runner` or, for the
+webhook, a :class:`GuardedRoute` with the webhook's own guard: the caller is
+checked before the endpoint runs.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import Route
-
+from server.access import Access, GuardedRoute, api, public, runner
 from server.endpoints import (
     artifacts,
     deployments,
@@ -19,110 +23,73 @@ from server.endpoints import (
 )
 
 routes = [
-    Route("/healthz", health.healthz, methods=["GET"]),
-    Route("/metrics", health.metrics, methods=["GET"]),
-    Route("/webhooks/gitlab", webhooks.gitlab_webhook, methods=["POST"]),
-    Route("/api/lint", lint.lint_file, methods=["POST"]),
-    Route("/api/projects", projects.list_projects, methods=["GET"]),
-    Route("/api/projects", projects.create_project, methods=["POST"]),
-    Route("/api/projects/{name}", projects.get_project, methods=["GET"]),
-    Route("/api/projects/{name}", projects.update_project, methods=["PATCH"]),
-    Route("/api/projects/{name}/pipelines", projects.trigger, methods=["POST"]),
-    Route("/api/projects/{name}/environments", projects.environments, methods=["GET"]),
-    Route(
-        "/api/projects/{name}/environments/{environment}/config",
-        deployments.put_config,
-        methods=["PUT"],
+    public("/healthz", health.healthz),
+    public("/metrics", health.metrics),
+    GuardedRoute(
+        "/webhooks/gitlab",
+        webhooks.gitlab_webhook,
+        "POST",
+        Access.WEBHOOK,
+        guard=webhooks.authenticate,  # the token is the secret of some registered project
     ),
-    Route(
-        "/api/projects/{name}/environments/{environment}/config",
-        deployments.get_config,
-        methods=["GET"],
-    ),
-    Route(
-        "/api/projects/{name}/environments/{environment}/releases",
-        releases.create,
-        methods=["POST"],
-    ),
-    Route(
-        "/api/projects/{name}/environments/{environment}/releases",
-        releases.history,
-        methods=["GET"],
-    ),
-    Route(
-        "/api/projects/{name}/environments/{environment}/rollback",
-        releases.roll_back,
-        methods=["POST"],
-    ),
-    Route(
-        "/api/projects/{name}/environments/{environment}/restart",
-        releases.restart,
-        methods=["POST"],
-    ),
-    Route(
+    api("/api/lint", lint.lint_file, "POST"),
+    api("/api/projects", projects.list_projects),
+    api("/api/projects", projects.create_project, "POST"),
+    api("/api/projects/{name}", projects.get_project),
+    api("/api/projects/{name}", projects.update_project, "PATCH"),
+    api("/api/projects/{name}/pipelines", projects.trigger, "POST"),
+    api("/api/projects/{name}/environments", projects.environments),
+    api("/api/projects/{name}/environments/{environment}/config", deployments.put_config, "PUT"),
+    api("/api/projects/{name}/environments/{environment}/config", deployments.get_config),
+    api("/api/projects/{name}/environments/{environment}/releases", releases.create, "POST"),
+    api("/api/projects/{name}/environments/{environment}/releases", releases.history),
+    api("/api/projects/{name}/environments/{environment}/rollback", releases.roll_back, "POST"),
+    api("/api/projects/{name}/environments/{environment}/restart", releases.restart, "POST"),
+    api(
         "/api/projects/{name}/environments/{environment}/instances/{instance}/logs",
         releases.instance_logs,
-        methods=["GET"],
     ),
-    Route("/api/releases/{release_id:int}", releases.show, methods=["GET"]),
-    Route("/api/releases/{release_id:int}/retry", releases.retry, methods=["POST"]),
-    Route("/api/releases/{release_id:int}/pause", releases.pause, methods=["POST"]),
-    Route("/api/releases/{release_id:int}/resume", releases.resume, methods=["POST"]),
-    Route("/api/releases/{release_id:int}/close", releases.close, methods=["POST"]),
-    Route("/api/releases/{release_id:int}/mode", releases.switch_mode, methods=["POST"]),
-    Route("/api/releases/{release_id:int}/traffic", releases.traffic, methods=["POST"]),
-    Route(
-        "/api/projects/{name}/environments/{environment}/compose",
-        deployments.get_compose,
-        methods=["GET"],
-    ),
-    Route("/api/projects/{name}/secrets", secrets.list_project_secrets, methods=["GET"]),
-    Route("/api/projects/{name}/secrets/{secret}", secrets.put_project_secret, methods=["PUT"]),
-    Route(
-        "/api/projects/{name}/secrets/{secret}", secrets.delete_project_secret, methods=["DELETE"]
-    ),
-    Route("/api/pipelines", pipelines.list_pipelines, methods=["GET"]),
-    Route("/api/pipelines/{pipeline_id:int}", pipelines.get_pipeline, methods=["GET"]),
-    Route("/api/pipelines/{pipeline_id:int}/jobs", pipelines.list_jobs, methods=["GET"]),
-    Route(
-        "/api/pipelines/{pipeline_id:int}/cancel",
-        job_actions.cancel_whole_pipeline,
-        methods=["POST"],
-    ),
-    Route(
-        "/api/pipelines/{pipeline_id:int}/retry", job_actions.retry_failed_jobs, methods=["POST"]
-    ),
-    Route("/api/pipelines/{pipeline_id:int}/tests", artifacts.pipeline_tests, methods=["GET"]),
-    Route("/api/pipelines/{pipeline_id:int}/artifacts", artifacts.list_artifacts, methods=["GET"]),
-    Route("/api/artifacts/{artifact_id:int}", artifacts.download, methods=["GET"]),
-    Route("/api/runners", pipelines.list_runners, methods=["GET"]),
-    Route("/api/jobs/{job_id:int}", pipelines.get_job, methods=["GET"]),
-    Route("/api/jobs/{job_id:int}/cancel", job_actions.cancel_one_job, methods=["POST"]),
-    Route("/api/jobs/{job_id:int}/retry", job_actions.retry_one_job, methods=["POST"]),
-    Route("/api/jobs/{job_id:int}/play", job_actions.play_one_job, methods=["POST"]),
-    Route("/api/jobs/{job_id:int}/log", pipelines.job_log, methods=["GET"]),
-    Route("/api/jobs/{job_id:int}/log/stream", pipelines.job_log_stream, methods=["GET"]),
-    Route("/api/runner/heartbeat", runner_api.heartbeat, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/start", runner_api.start, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/log", runner_api.append, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/image", runner_api.image, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/reports/junit", runner_api.junit_report, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/reports/scan", runner_api.scan_report, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/gate", runner_api.gate, methods=["POST"]),
-    Route("/api/runner/jobs/{job_id:int}/finish", runner_api.finish, methods=["POST"]),
-    Route(
-        "/api/runner/releases/{release_id:int}/instances/{name}",
-        runner_api.release_instance,
-        methods=["POST"],
-    ),
-    Route(
+    api("/api/releases/{release_id:int}", releases.show),
+    api("/api/releases/{release_id:int}/retry", releases.retry, "POST"),
+    api("/api/releases/{release_id:int}/pause", releases.pause, "POST"),
+    api("/api/releases/{release_id:int}/resume", releases.resume, "POST"),
+    api("/api/releases/{release_id:int}/close", releases.close, "POST"),
+    api("/api/releases/{release_id:int}/mode", releases.switch_mode, "POST"),
+    api("/api/releases/{release_id:int}/traffic", releases.traffic, "POST"),
+    api("/api/projects/{name}/environments/{environment}/compose", deployments.get_compose),
+    api("/api/projects/{name}/secrets", secrets.list_project_secrets),
+    api("/api/projects/{name}/secrets/{secret}", secrets.put_project_secret, "PUT"),
+    api("/api/projects/{name}/secrets/{secret}", secrets.delete_project_secret, "DELETE"),
+    api("/api/pipelines", pipelines.list_pipelines),
+    api("/api/pipelines/{pipeline_id:int}", pipelines.get_pipeline),
+    api("/api/pipelines/{pipeline_id:int}/jobs", pipelines.list_jobs),
+    api("/api/pipelines/{pipeline_id:int}/cancel", job_actions.cancel_whole_pipeline, "POST"),
+    api("/api/pipelines/{pipeline_id:int}/retry", job_actions.retry_failed_jobs, "POST"),
+    api("/api/pipelines/{pipeline_id:int}/tests", artifacts.pipeline_tests),
+    api("/api/pipelines/{pipeline_id:int}/artifacts", artifacts.list_artifacts),
+    api("/api/artifacts/{artifact_id:int}", artifacts.download),
+    api("/api/runners", pipelines.list_runners),
+    api("/api/jobs/{job_id:int}", pipelines.get_job),
+    api("/api/jobs/{job_id:int}/cancel", job_actions.cancel_one_job, "POST"),
+    api("/api/jobs/{job_id:int}/retry", job_actions.retry_one_job, "POST"),
+    api("/api/jobs/{job_id:int}/play", job_actions.play_one_job, "POST"),
+    api("/api/jobs/{job_id:int}/log", pipelines.job_log),
+    api("/api/jobs/{job_id:int}/log/stream", pipelines.job_log_stream),
+    runner("/api/runner/heartbeat", runner_api.heartbeat),
+    runner("/api/runner/jobs/{job_id:int}/start", runner_api.start),
+    runner("/api/runner/jobs/{job_id:int}/log", runner_api.append),
+    runner("/api/runner/jobs/{job_id:int}/image", runner_api.image),
+    runner("/api/runner/jobs/{job_id:int}/reports/junit", runner_api.junit_report),
+    runner("/api/runner/jobs/{job_id:int}/reports/scan", runner_api.scan_report),
+    runner("/api/runner/jobs/{job_id:int}/gate", runner_api.gate),
+    runner("/api/runner/jobs/{job_id:int}/finish", runner_api.finish),
+    runner("/api/runner/releases/{release_id:int}/instances/{name}", runner_api.release_instance),
+    runner(
         "/api/runner/releases/{release_id:int}/batches/{batch:int}/start",
         runner_api.release_batch_start,
-        methods=["POST"],
     ),
-    Route(
+    runner(
         "/api/runner/releases/{release_id:int}/batches/{batch:int}/done",
         runner_api.release_batch_done,
-        methods=["POST"],
     ),
 ]

@@ -17,8 +17,7 @@ from starlette.responses import JSONResponse
 from pipelines.errors import SpecError
 from pipelines.plan import plan_jobs
 from pipelines.spec import parse_spec
-from server.http import check_bearer, parse_json
-from server.state import state_of
+from server.http import parse_json
 
 MAX_FILE_BYTES = 1024 * 1024
 
@@ -50,7 +49,5 @@ def lint(content: str) -> dict[str, Any]:
 
 
 async def lint_file(request: Request) -> JSONResponse:
-    state = state_of(request)
-    check_bearer(request, state.settings.api_token, "API")
     body = await parse_json(request, LintIn, limit=2 * MAX_FILE_BYTES)
     return JSONResponse(lint(body.content))

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse
 from pipelines.release import Release
 from pipelines.rollout import Grouping, PauseMode
 from server.endpoints.projects import API_ACTOR
-from server.http import check_bearer, parse_json, path_int, query_int
-from server.state import AppState, state_of
+from server.http import parse_json, path_int, query_int
+from server.state import state_of
 from server.usecases import release_operations as operations
 from server.usecases import releases as usecase
 
@@ -84,14 +84,8 @@ def release_json(release: Release, instances: list[Any] | None = None) -> dict[s
     return body
 
 
-def _authorized(request: Request) -> AppState:
-    state = state_of(request)
-    check_bearer(request, state.settings.api_token, "API")
-    return state
-
-
 async def create(request: Request) -> JSONResponse:
-    state = _authorized(request)
+    state = state_of(request)
     body = await parse_json(request, ReleaseIn)
     release = await run_in_threadpool(
         functools.partial(
@@ -112,7 +106,7 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def roll_back(request: Request) -> JSONResponse:
-    state = _authorized(request)
+    state = state_of(request)
     body = await parse_json(request, RollbackIn)
     release = await run_in_threadpool(
         functools.partial(
@@ -133,7 +127,7 @@ async def roll_back(request: Request) -> JSONResponse:
 
 
 async def restart(request: Request) -> JSONResponse:
-    state = _authorized(request)
+    state = state_of(request)
     body = await parse_json(request, RestartIn)
     release = await run_in_threadpool(
         functools.partial(
@@ -154,7 +148,7 @@ async def restart(request: Request) -> JSONResponse:
 async def instance_logs(request: Request) -> JSONResponse:
     """The last ``?tail=`` lines (default 100) of an instance's container, asked of a
     runner serving the environment: 502 when none answers within 10 s."""
-    state = _authorized(request)
+    state = state_of(request)
     tail = query_int(request, "tail", 100, 1, 10_000)
     text = await run_in_threadpool(
         operations.instance_logs,
@@ -169,7 +163,7 @@ async def instance_logs(request: Request) -> JSONResponse:
 
 
 async def history(request: Request) -> JSONResponse:
-    state = _authorized(request)
+    state = state_of(request)
     project = await run_in_threadpool(state.store.projects.by_name, request.path_params["name"])
     found = await run_in_threadpool(
         state.store.releases.of_environment, project.id, request.path_params["environment"]
@@ -183,7 +177,7 @@ async def history(request: Request) -> JSONResponse:
 
 
 async def show(request: Request) -> JSONResponse:
-    state = _authorized(request)
+    state = state_of(request)
     release_id = path_int(request, "release_id")
     release = await run_in_threadpool(state.store.releases.get, release_id)
     instances = await run_in_threadpool(state.store.releases.instances, release_id)
@@ -191,7 +185,7 @@ async def show(request: Request) -> JSONResponse:
 
 
 async def _act(request: Request, action: Any, *args: Any, even_share: bool = False) -> JSONResponse:
-    state = _authorized(request)
+    state = state_of(request)
     call = functools.partial(action, state.store, path_int(request, "release_id"), *args, API_ACTOR)
     release = await run_in_threadpool(call)
     if even_share:  # it goes on, or ended: traffic weights set while paused are undone
@@ -214,7 +208,7 @@ async def close(request: Request) -> JSONResponse:
 
 async def traffic(request: Request) -> JSONResponse:
     """Give the instances the release replaced so far a share of the requests (L6)."""
-    state = _authorized(request)
+    state = state_of(request)
     body = await parse_json(request, TrafficIn)
     release_id = path_int(request, "release_id")
     chosen = await run_in_threadpool(

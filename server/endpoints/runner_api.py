@@ -1,13 +1,14 @@
 """The runners' side of the API: a runner reports start, output and end of a job.
 
-Authenticated with the runner token. Every call is safe to repeat: a start is
-taken once, an append names its offset, a finish already recorded is accepted.
+Authenticated with the runner token, by the route (server/access.py). Every call is
+safe to repeat: a start is taken once, an append names its offset, a finish already
+recorded is accepted.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +19,8 @@ from pipelines.errors import PayloadError
 from pipelines.model import BuiltImage
 from pipelines.release import InstanceStatus, ReleaseStatus
 from pipelines.status import FailureKind
-from server.http import check_bearer, parse_json, path_int, read_body
+from server.http import BIGINT_MAX, INTEGER_MAX, parse_json, path_int, read_body
+from server.json_body import decode_json
 from server.serialize import image_json, job_json
 from server.state import state_of
 from server.usecases.junit_reports import MAX_REPORT_BYTES, attach_junit
@@ -43,34 +45,35 @@ class StartIn(BaseModel):
 class HeartbeatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     runner: str = Field(min_length=1, max_length=255)
-    queues: list[str] = Field(min_length=1)
+    queues: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=100
+    )
     host: str = Field(min_length=1, max_length=255)
-    pid: int = Field(ge=1)
-    job_id: int | None = None
+    pid: int = Field(ge=1, le=INTEGER_MAX)
+    job_id: int | None = Field(default=None, ge=1, le=INTEGER_MAX)
 
 
 class ImageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     repository: str = Field(min_length=1, max_length=500)
     tag: str = Field(min_length=1, max_length=128)
-    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    digest: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", max_length=71)
     middleware: str | None = Field(default=None, max_length=500)
-    pushed_bytes: int = Field(ge=0)
-    app_layer_bytes: int | None = Field(default=None, ge=0)
-    runtime_mounts: list[dict[str, Any]] = Field(default_factory=list)
+    pushed_bytes: int = Field(ge=0, le=BIGINT_MAX)
+    app_layer_bytes: int | None = Field(default=None, ge=0, le=BIGINT_MAX)
+    runtime_mounts: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
 
 
 class FinishIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     succeeded: bool
-    exit_code: int | None = None
+    exit_code: int | None = Field(default=None, ge=-INTEGER_MAX - 1, le=INTEGER_MAX)
     failure_kind: FailureKind | None = None
     failure_reason: str | None = Field(default=None, max_length=10_000)
 
 
 async def heartbeat(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, HeartbeatIn)
     runner = await run_in_threadpool(
         record_heartbeat,
@@ -86,7 +89,6 @@ async def heartbeat(request: Request) -> JSONResponse:
 
 async def start(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, StartIn)
     job, secrets = await run_in_threadpool(
         start_job, state.store, state.secret_box, path_int(request, "job_id"), body.runner
@@ -98,7 +100,6 @@ async def start(request: Request) -> JSONResponse:
 
 async def append(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     job_id = path_int(request, "job_id")
     raw_offset = request.query_params.get("offset", "")
     if not raw_offset.isdigit():
@@ -115,7 +116,6 @@ async def append(request: Request) -> JSONResponse:
 
 async def image(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, ImageIn)
     job_id = path_int(request, "job_id")
     recorded = await run_in_threadpool(
@@ -139,7 +139,6 @@ async def image(request: Request) -> JSONResponse:
 
 async def junit_report(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     job_id = path_int(request, "job_id")
     name = request.query_params.get("name", "")
     body = await read_body(request, MAX_REPORT_BYTES)
@@ -149,17 +148,19 @@ async def junit_report(request: Request) -> JSONResponse:
 
 async def scan_report(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     job_id = path_int(request, "job_id")
     analyser = request.query_params.get("analyser", "")
     body = await read_body(request, MAX_SCAN_BYTES)
+    try:  # the boundary's checks (UTF-8, depth, text, numbers) before a reader parses it
+        decode_json(body)
+    except PayloadError as exc:
+        raise PayloadError(str(exc), "report") from exc
     findings = await run_in_threadpool(attach_scan, state.store, job_id, analyser, body)
     return JSONResponse({"findings": findings}, status_code=201)
 
 
 async def gate(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     verdict = await run_in_threadpool(judge_scan, state.store, path_int(request, "job_id"))
     return JSONResponse(asdict(verdict))
 
@@ -173,7 +174,7 @@ class InstanceIn(BaseModel):
 class BatchClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     runner: str = Field(min_length=1, max_length=255)
-    handout: int = Field(ge=0)
+    handout: int = Field(ge=0, le=INTEGER_MAX)
 
 
 class BatchDoneIn(BaseModel):
@@ -183,7 +184,6 @@ class BatchDoneIn(BaseModel):
 
 async def release_instance(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, InstanceIn)
     release_id = path_int(request, "release_id")
     await run_in_threadpool(
@@ -194,7 +194,6 @@ async def release_instance(request: Request) -> JSONResponse:
 
 async def release_batch_start(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, BatchClaimIn)
     release = await run_in_threadpool(
         claim_batch,
@@ -209,7 +208,6 @@ async def release_batch_start(request: Request) -> JSONResponse:
 
 async def release_batch_done(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, BatchDoneIn)
     release = await run_in_threadpool(
         batch_done,
@@ -226,7 +224,6 @@ async def release_batch_done(request: Request) -> JSONResponse:
 
 async def finish(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.runner_token, "runner")
     body = await parse_json(request, FinishIn)
     job_id = path_int(request, "job_id")
     job = await run_in_threadpool(

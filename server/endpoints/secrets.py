@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.endpoints.projects import API_ACTOR
-from server.http import check_bearer, parse_json
+from server.http import parse_json
 from server.state import state_of
 from server.store.secrets import ANY_ENVIRONMENT
 from server.usecases.secrets import MAX_SECRET_BYTES, delete_secret, list_secrets, set_secret
@@ -17,12 +17,11 @@ from server.usecases.secrets import MAX_SECRET_BYTES, delete_secret, list_secret
 class SecretIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     value: str = Field(max_length=MAX_SECRET_BYTES)
-    environment: str = ANY_ENVIRONMENT
+    environment: str = Field(default=ANY_ENVIRONMENT, max_length=100)
 
 
 async def list_project_secrets(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.api_token, "API")
     entries = await run_in_threadpool(list_secrets, state.store, request.path_params["name"])
     return JSONResponse(
         [
@@ -39,7 +38,6 @@ async def list_project_secrets(request: Request) -> JSONResponse:
 
 async def put_project_secret(request: Request) -> JSONResponse:
     state = state_of(request)
-    check_bearer(request, state.settings.api_token, "API")
     body = await parse_json(request, SecretIn, limit=2 * MAX_SECRET_BYTES)
     name = request.path_params["secret"]
     created = await run_in_threadpool(
@@ -58,7 +56,6 @@ async def put_project_secret(request: Request) -> JSONResponse:
 
 async def delete_project_secret(request: Request) -> Response:
     state = state_of(request)
-    check_bearer(request, state.settings.api_token, "API")
     environment = request.query_params.get("environment", ANY_ENVIRONMENT)
     await run_in_threadpool(
         delete_secret,

@@ -1,8 +1,10 @@
-"""POST /webhooks/gitlab: GitLab's Push Hook and Tag Push Hook.
+"""POST /webhooks/gitlab: GitLab's Push Hook, Tag Push Hook and Merge Request Hook.
 
 Answers 201 when a pipeline was created, 200 when the delivery was a duplicate,
 skipped by branch rules or of an event Shipway ignores (so GitLab never disables
 the hook for it). Rejections (400, 401, 404, 413) store nothing but an audit line.
+:func:`authenticate` is the route's guard (server/access.py): a token that is no
+project's secret is refused before the body is read.
 """
 
 from __future__ import annotations
@@ -14,30 +16,58 @@ from starlette.responses import JSONResponse
 from pipelines.errors import ShipwayError
 from server.http import error_response, read_body, status_code_for
 from server.state import state_of
-from server.usecases.receive_webhook import KEPT_HEADERS, receive_gitlab_webhook
+from server.usecases.receive_webhook import (
+    KEPT_HEADERS,
+    authenticate_webhook,
+    receive_gitlab_webhook,
+)
 
 READ_HEADERS = (*KEPT_HEADERS, "X-Gitlab-Token")
 
 
+def _headers(request: Request) -> dict[str, str]:
+    return {name: request.headers[name] for name in READ_HEADERS if name in request.headers}
+
+
+def _kept(value: str | None) -> str | None:
+    """A header's value as the audit line can store it: 255 characters, no NUL."""
+    return value[:255].replace("\x00", "\ufffd") if value else None
+
+
+async def _audit_rejection(request: Request, exc: ShipwayError) -> None:
+    headers = _headers(request)
+    await run_in_threadpool(
+        state_of(request).store.audit.record,
+        "gitlab",
+        "webhook.rejected",
+        str(status_code_for(exc)),
+        _kept(headers.get("X-Gitlab-Event")),
+        {
+            "reason": str(exc),
+            "client": request.client.host if request.client else None,
+            "delivery": _kept(headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID")),
+        },
+    )
+
+
+async def authenticate(request: Request) -> None:
+    """The route's guard: the token must be some registered project's secret."""
+    token = request.headers.get("X-Gitlab-Token", "")
+    try:
+        await run_in_threadpool(authenticate_webhook, state_of(request).store, token)
+    except ShipwayError as exc:
+        await _audit_rejection(request, exc)
+        raise
+
+
 async def gitlab_webhook(request: Request) -> JSONResponse:
     state = state_of(request)
-    headers = {name: request.headers[name] for name in READ_HEADERS if name in request.headers}
+    headers = _headers(request)
     try:
         body = await read_body(request, state.settings.webhook_max_bytes)
         outcome = await run_in_threadpool(receive_gitlab_webhook, state.store, headers, body)
     except ShipwayError as exc:
-        await run_in_threadpool(
-            state.store.audit.record,
-            "gitlab",
-            "webhook.rejected",
-            str(status_code_for(exc)),
-            headers.get("X-Gitlab-Event"),
-            {
-                "reason": str(exc),
-                "client": request.client.host if request.client else None,
-                "delivery": headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID"),
-            },
-        )
+        await _audit_rejection(request, exc)
         return error_response(exc)
     if outcome.status == "created":
         state.engine.wake()

@@ -106,6 +106,12 @@ class ProjectRepository:
             ).scalar_one()
             return str(secret)
 
+    def webhook_secrets(self) -> list[str]:
+        """Every project's webhook secret: a delivery's token must be one of them
+        before its body is read."""
+        with self.engine.begin() as conn:
+            return [str(secret) for secret in conn.scalars(sa.select(projects.c.webhook_secret))]
+
     def _one(self, condition: sa.ColumnElement[bool], what: str) -> Project:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(projects).where(condition)).first()

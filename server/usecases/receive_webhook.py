@@ -9,7 +9,6 @@ delivery's pipeline.
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,8 @@ from pipelines.events import (
     parse_push,
 )
 from pipelines.model import GitRef, Project, RefKind
+from pipelines.refs import check_ref
+from server.json_body import decode_json_object
 from server.store import Store
 from server.store.pipelines import Delivery, NewPipeline
 
@@ -34,6 +35,10 @@ KEPT_HEADERS = (
     "Idempotency-Key",
     "User-Agent",
 )
+# Kept headers are stored (the delivery key in a column of 255 characters).
+MAX_HEADER_LENGTH = 255
+# What a delivery's outcome column holds.
+MAX_OUTCOME_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -45,14 +50,20 @@ class WebhookOutcome:
     delivery_id: int | None = None
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"the body is not valid JSON: {exc}", field="body") from exc
-    if not isinstance(payload, dict):
-        raise PayloadError("the body must be a JSON object", field="body")
-    return payload
+def authenticate_webhook(store: Store, token: str) -> None:
+    """Unauthorized unless ``token`` is the webhook secret of a registered project.
+
+    Called before the body is read: which project a delivery is for is in its body,
+    but a caller who holds no project's secret learns nothing about what it expects.
+    :func:`receive_gitlab_webhook` checks afterwards that it is that project's."""
+    if not token:
+        raise Unauthorized("the X-Gitlab-Token header is missing")
+    matches = [
+        hmac.compare_digest(token.encode(), secret.encode())
+        for secret in store.projects.webhook_secrets()
+    ]
+    if not any(matches):
+        raise Unauthorized("the X-Gitlab-Token is no project's webhook secret")
 
 
 def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -> WebhookOutcome:
@@ -60,8 +71,9 @@ def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -
     token = headers.get("X-Gitlab-Token", "")
     if not token:
         raise Unauthorized("the X-Gitlab-Token header is missing")
+    _check_headers(headers)
     event = headers.get("X-Gitlab-Event", "")
-    payload = parse_body(body)
+    payload = decode_json_object(body)
     kind = event_kind(event, payload)
     project = _project_of(store, payload, required=kind is not None)
     if project is not None:
@@ -84,9 +96,19 @@ def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
         payload=payload,
         new_pipeline=new_pipeline,
-        outcome=outcome,
+        outcome=_clipped(outcome),
     )
     return _outcome(project, delivery)
+
+
+def _check_headers(headers: dict[str, str]) -> None:
+    for name in KEPT_HEADERS:
+        if len(headers.get(name, "")) > MAX_HEADER_LENGTH:
+            raise PayloadError(f"the {name} header is over {MAX_HEADER_LENGTH} characters", name)
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= MAX_OUTCOME_LENGTH else text[: MAX_OUTCOME_LENGTH - 1] + "…"
 
 
 def _project_of(store: Store, payload: dict[str, Any], required: bool) -> Project | None:
@@ -120,6 +142,7 @@ def _pipeline_for(
         return None, f"{ref.kind} {ref.name} was deleted"
     if not project.builds(ref):
         return None, f"{ref.kind} {ref.name} does not build (project rules)"
+    check_ref(ref, "ref")
     return NewPipeline(project.id, ref, sha, kind, user or None), "pipeline created"
 
 
@@ -133,7 +156,7 @@ def _merge_request_pipeline(
         return None, f"{name} comes from a fork, whose repository Shipway does not build"
     if not event.builds:
         return None, f"{name}: {event.action or 'this change'} brings no new commit"
-    ref = GitRef(RefKind.BRANCH, event.source_branch)
+    ref = check_ref(GitRef(RefKind.BRANCH, event.source_branch), "object_attributes.source_branch")
     pipeline = NewPipeline(
         project.id, ref, event.sha, MERGE_REQUEST, event.user or None, merge_request_iid=event.iid
     )

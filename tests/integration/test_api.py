@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -18,10 +19,13 @@ from pipelines.plan import plan_jobs
 from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.app import create_app
+from server.cli.client import ApiClient, ApiError
+from server.cli.main import _parser as cli_parser
 from server.settings import Settings, SettingsError
 from server.state import AppState
 from server.store import Store
 from server.store.pipelines import NewPipeline
+from tests.support.rows import row_counts
 from tests.support.services import wait_until
 
 API = {"Authorization": "Bearer api-token-0123456789"}
@@ -130,6 +134,15 @@ def test_trigger_input(client: TestClient) -> None:
         client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a"}).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/jobs/99999999999999999999", "/api/releases/2147483648", "/api/pipelines/" + "9" * 30],
+)
+def test_an_id_beyond_any_column_is_not_found(client: TestClient, path: str) -> None:
+    response = client.get(path, headers=API)
+    assert response.status_code == 404, response.text
 
 
 def test_jobs_of_a_pipeline(client: TestClient) -> None:
@@ -442,7 +455,7 @@ def test_a_runner_claims_a_batch_only_while_it_is_wanted(client: TestClient) -> 
         "id"
     ]
     state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
-    wait_until(lambda: state.store.releases.get(rid).batch_in_flight, 10, "batch 0 handed out")
+    wait_until(lambda: state.store.releases.get(rid).batch_in_flight, 30, "batch 0 handed out")
     claim = f"/api/runner/releases/{rid}/batches"
     handout = state.store.releases.get(rid).handouts
     me = {"runner": "r1", "handout": handout}
@@ -503,3 +516,88 @@ def test_metrics_are_prometheus_text_read_from_the_store(client: TestClient) -> 
     assert samples[("shipway_up", (("component", "redis"),))] == 1
     assert samples[("shipway_pipeline_duration_seconds_count", ())] == 0
     assert samples[("shipway_gitlab_reports_failing", ())] == 0
+
+
+def stored_rows(client: TestClient) -> dict[str, int]:
+    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
+    return row_counts(state.store)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"name": "a", "clone_url": ' + b"[" * 1000 + b"]" * 1000 + b"}", "nests 1001 levels"),
+        (
+            b'{"name": "a", "clone_url": "/r\\ud83d", "webhook_secret": "ssssssssssssssss"}',
+            "clone_url: the value holds a lone surrogate",
+        ),
+        (
+            '{"name": "a", "clone_url": "/r", "webhook_secret": "ssssssssssssssss"}'.encode(
+                "utf-16"
+            ),
+            "not valid UTF-8",
+        ),
+        (b'{"name": NaN}', "NaN is not a JSON number"),
+    ],
+)
+def test_hostile_api_bodies_are_refused_at_the_boundary(
+    client: TestClient, body: bytes, words: str
+) -> None:
+    before = stored_rows(client)
+    response = client.post("/api/projects", content=body, headers=API)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"]
+    assert stored_rows(client) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"branch": "a..b"}, "branch"),
+        ({"branch": "a~1"}, "branch"),
+        ({"branch": "x.lock"}, "branch"),
+        ({"branch": "a\x00b"}, "branch"),
+        ({"tag": "v1^"}, "tag"),
+        ({"tag": ".v1"}, "tag"),
+        ({"commit": "xyz1234"}, "commit"),
+    ],
+)
+def test_trigger_refuses_refs_git_refuses(
+    client: TestClient, tmp_path: Path, body: dict[str, str], field: str
+) -> None:
+    project = {"name": "app", "clone_url": str(tmp_path / "absent.git"), "webhook_secret": "s" * 16}
+    assert client.post("/api/projects", json=project, headers=API).status_code == 201
+    before = stored_rows(client)
+    response = client.post("/api/projects/app/pipelines", json=body, headers=API)
+    assert (response.status_code, response.json()["field"]) == (400, field), response.text
+    assert stored_rows(client) == before
+
+
+def test_cli_trigger_of_a_ref_git_refuses_is_bad_input(client: TestClient, tmp_path: Path) -> None:
+    """The CLI's own code, sending to the app in-process through an httpx transport."""
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.content,
+            headers=dict(request.headers),
+        )
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    project = {"name": "app", "clone_url": str(tmp_path / "absent.git"), "webhook_secret": "s" * 16}
+    assert client.post("/api/projects", json=project, headers=API).status_code == 201
+    api = ApiClient("http://shipway", "api-token-0123456789", httpx.MockTransport(forward))
+    args = cli_parser().parse_args(["trigger", "app", "--branch", "release/a..b"])
+    with pytest.raises(ApiError, match=r"branch: 'refs/heads/release/a\.\.b' .*'\.\.'") as caught:
+        args.api(api, args)
+    assert caught.value.exit_code == 2
+    assert stored_rows(client)["pipelines"] == 0
+
+
+def test_a_release_mode_is_authenticated_before_its_body_is_read(client: TestClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, RUNNER):
+        response = client.post(
+            "/api/releases/1/mode", json={"pause_mode": "bogus"}, headers=headers
+        )
+        assert response.status_code == 401, response.text

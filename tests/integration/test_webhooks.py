@@ -20,6 +20,7 @@ from tests.unit.test_events import push_payload
 
 SECRET = "webhook-secret-0123456789"
 API_TOKEN = "api-token-0123456789"
+API = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture
@@ -152,6 +153,20 @@ def test_missing_token(client: TestClient) -> None:
 
 def test_wrong_token(client: TestClient) -> None:
     response = send(client, push_payload(), token="not-the-secret")
+    assert response.status_code == 401
+    assert "no project's webhook secret" in response.json()["error"]
+    assert_nothing_stored_but_one_audit_line(client, 401)
+
+
+def test_the_token_of_another_project(client: TestClient, tmp_path: Path) -> None:
+    other = {
+        "name": "other",
+        "clone_url": str(tmp_path / "other.git"),
+        "gitlab_path": "mike/other",
+        "webhook_secret": "other-secret-0123456789",
+    }
+    assert client.post("/api/projects", json=other, headers=API).status_code == 201
+    response = send(client, push_payload(), token="other-secret-0123456789")
     assert response.status_code == 401
     assert "does not match" in response.json()["error"]
     assert_nothing_stored_but_one_audit_line(client, 401)
@@ -286,3 +301,107 @@ def test_a_malformed_merge_request_names_the_field(client: TestClient) -> None:
     response = send(client, payload, event="Merge Request Hook")
     assert response.status_code == 400
     assert "object_attributes.last_commit.id" in response.json()["error"]
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def raw_push(**changes: str) -> bytes:
+    """A push payload whose fields in ``changes`` are spliced in as raw JSON text."""
+    payload = push_payload(**dict.fromkeys(changes, "@@"))
+    text = json.dumps(payload)
+    for name, raw in changes.items():
+        text = text.replace(f'"{name}": "@@"', f'"{name}": {raw}')
+    return text.encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (raw_push(padding=nested(1000)), "nests 1001 levels deep"),
+        (raw_push(padding=nested(32)), "nests 33 levels deep; at most 32 are accepted"),
+        (raw_push(user_username='"\\ud83d"'), "user_username: the value holds a lone surrogate"),
+        (raw_push(padding='{"\\udc00": 1}'), "padding.\\udc00: the key holds a lone surrogate"),
+        (raw_push(padding='"a\\u0000b"'), "padding: the value holds a NUL character"),
+        (raw_push(padding="NaN"), "NaN is not a JSON number"),
+        (raw_push(padding="1" + "0" * 5000), "not acceptable JSON"),
+        (raw_push(padding="1" + "0" * 30), "padding: the number does not fit in 64 bits"),
+        (json.dumps(push_payload()).encode("utf-16"), "not valid UTF-8"),
+        (json.dumps(push_payload()).encode("utf-32"), "not valid UTF-8"),
+        (
+            json.dumps(push_payload(user_name="\xe9"), ensure_ascii=False).encode("latin-1"),
+            "not valid UTF-8",
+        ),
+    ],
+)
+def test_hostile_json_is_refused_at_the_boundary(
+    client: TestClient, body: bytes, words: str
+) -> None:
+    response = send(client, body)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["error"]
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+def test_a_deep_body_within_the_limit_is_accepted(client: TestClient) -> None:
+    assert send(client, raw_push(padding=nested(31))).status_code == 201  # 32 with the payload
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "refs/heads/release/a~1",
+        "refs/heads/release/a..b",
+        "refs/heads/release/x.lock",
+        "refs/heads/release/a\x00b",
+        "refs/heads/release/.hidden",
+        "refs/heads/release/a b",
+        "refs/heads/release/a@{1}",
+        "refs/heads/release/a:b",
+        "refs/heads/release/a.",
+        "refs/heads/release//a",
+        "refs/heads/release/" + "x" * 300,
+    ],
+)
+def test_a_ref_git_refuses_starts_nothing(client: TestClient, ref: str) -> None:
+    response = send(client, push_payload(ref=ref))
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "ref"
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+@pytest.mark.parametrize("branch", ["a..b", "x.lock", "a~1", "a^"])
+def test_a_merge_request_from_a_branch_git_refuses_starts_nothing(
+    client: TestClient, branch: str
+) -> None:
+    payload = merge_request_payload(source_branch=branch)
+    response = send(client, payload, event="Merge Request Hook")
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "object_attributes.source_branch"
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+def test_a_header_over_its_bound_is_refused(client: TestClient) -> None:
+    response = send(client, push_payload(), **{"Idempotency-Key": "k" * 256})
+    assert response.status_code == 400
+    assert response.json()["field"] == "Idempotency-Key"
+    assert_nothing_stored_but_one_audit_line(client, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "event"),
+    [
+        (b'{"object_kind": "push",', "Push Hook"),
+        (raw_push(padding=nested(1000)), "Push Hook"),
+        (json.dumps(push_payload(ref="refs/heads/a..b")).encode(), "Push Hook"),
+        (b'{"object_kind": "note"}', "Note Hook"),
+    ],
+)
+def test_a_token_no_project_holds_is_refused_before_the_body_is_read(
+    client: TestClient, body: bytes, event: str
+) -> None:
+    response = send(client, body, event=event, token="not-the-secret")
+    assert response.status_code == 401
+    assert response.json() == {"error": "the X-Gitlab-Token is no project's webhook secret"}
+    assert_nothing_stored_but_one_audit_line(client, 401)
