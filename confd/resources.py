@@ -132,7 +132,7 @@ def _mode(where: str, table: dict[str, Any]) -> int | None:
     mode = table.get("mode")
     if mode is None:
         return None
-    if not isinstance(mode, str) or not _MODE.match(mode):
+    if not isinstance(mode, str) or not _MODE.fullmatch(mode):
         raise ResourceError(where, "template.mode", 'must be an octal string like "0644"')
     return int(mode, 8)
 

@@ -89,19 +89,19 @@ def build_services(kv: Mapping[str, str]) -> Catalogue:
         return drafts.setdefault(f"{app}_{env}", _Draft(app, env))
 
     for key, value in sorted(kv.items()):
-        if match := INSTANCE_KEY.match(key):
+        if match := INSTANCE_KEY.fullmatch(key):
             address = parse_address(value)
             if address is None:
                 warnings.append(f"{key}: {value!r} is not <ip>:<port>; instance left out")
                 continue
             draft(match["app"], match["env"]).addresses[match["instance"]] = address
-        elif match := WEIGHT_KEY.match(key):
+        elif match := WEIGHT_KEY.fullmatch(key):
             weight = parse_weight(value)
             if weight is None:
                 warnings.append(f"{key}: {value!r} is not an integer 0..100; weight 1 used")
                 continue
             draft(match["app"], match["env"]).weights[match["instance"]] = weight
-        elif match := ROUTE_KEY.match(key):
+        elif match := ROUTE_KEY.fullmatch(key):
             route = parse_route(value)
             if isinstance(route, str):
                 warnings.append(f"{key}: {route}; service left without a route")
@@ -175,9 +175,9 @@ def parse_route(value: str) -> tuple[tuple[str, ...], str | None] | str:
     hosts = route.get("hosts", [])
     path = route.get("path")
     if not isinstance(hosts, list) or not all(
-        isinstance(host, str) and _HOST.match(host) for host in hosts
+        isinstance(host, str) and _HOST.fullmatch(host) for host in hosts
     ):
         return "hosts must be a list of host names"
-    if path is not None and not (isinstance(path, str) and _PATH.match(path)):
+    if path is not None and not (isinstance(path, str) and _PATH.fullmatch(path)):
         return "path must start with / and hold only URL path characters"
     return tuple(hosts), path

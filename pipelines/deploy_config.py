@@ -66,7 +66,7 @@ def parse_memory(value: Any) -> int:
     """Bytes from ``268435456``, ``"256m"``, ``"1g"``."""
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
-    elif isinstance(value, str) and (match := _MEMORY.match(value.strip())):
+    elif isinstance(value, str) and (match := _MEMORY.fullmatch(value.strip())):
         size = int(match.group(1)) * _UNITS[match.group(2).lower()]
     else:
         raise ValueError("memory is a number of bytes or text like 256m or 1g")
@@ -195,7 +195,7 @@ class DeployConfig(BaseModel):
     @classmethod
     def _variable_names(cls, environment: dict[str, str]) -> dict[str, str]:
         for name in environment:
-            if not VARIABLE.match(name):
+            if not VARIABLE.fullmatch(name):
                 raise ValueError(f"variable name {name!r} is not letters, digits and underscores")
         return environment
 

@@ -78,7 +78,7 @@ class MiddlewareSpec(BaseModel):
     @classmethod
     def _package_names(cls, packages: list[str]) -> list[str]:
         for package in packages:
-            if not _PACKAGE.match(package):
+            if not _PACKAGE.fullmatch(package):
                 raise ValueError(f"{package!r} is not a Debian package name")
         return packages
 
@@ -121,7 +121,7 @@ class RuntimeMountSpec(BaseModel):
 
 
 def check_repository(repository: str | None) -> str | None:
-    if repository is not None and not _REPOSITORY.match(repository):
+    if repository is not None and not _REPOSITORY.fullmatch(repository):
         raise ValueError("a repository is lower-case words separated by '/', '.', '_' or '-'")
     return repository
 

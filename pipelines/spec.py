@@ -110,7 +110,7 @@ class JobSpec(BaseModel):
     @classmethod
     def _secret_names(cls, secrets: list[str]) -> list[str]:
         for name in secrets:
-            if not VARIABLE.match(name):
+            if not VARIABLE.fullmatch(name):
                 raise ValueError(f"secret name {name!r} is not letters, digits and underscores")
         if len(set(secrets)) != len(secrets):
             raise ValueError("a secret is listed twice")
@@ -129,7 +129,7 @@ class JobSpec(BaseModel):
     @field_validator("environment")
     @classmethod
     def _environment_name(cls, environment: str | None) -> str | None:
-        if environment is not None and not NAME.match(environment):
+        if environment is not None and not NAME.fullmatch(environment):
             raise ValueError("an environment name is 1-63 letters, digits, '.', '_' or '-'")
         return environment
 
@@ -167,7 +167,7 @@ class PipelineSpec(BaseModel):
 
     def _job_problems(self, name: str, job: JobSpec) -> list[tuple[Path, str]]:
         problems: list[tuple[Path, str]] = []
-        if not NAME.match(name):
+        if not NAME.fullmatch(name):
             problems.append((("jobs", name), "a job name is 1-63 letters, digits, '.', '_' or '-'"))
         if job.kind in RESERVED_KINDS:
             problems.append(

@@ -34,7 +34,7 @@ def parse_duration(value: Any) -> int:
         raise ValueError("a duration is a number of seconds or text like 10m or 1h30m")
     if isinstance(value, int):
         seconds = value
-    elif isinstance(value, str) and value.strip() and (match := _DURATION.match(value.strip())):
+    elif isinstance(value, str) and value.strip() and (match := _DURATION.fullmatch(value.strip())):
         hours, minutes, secs = (int(group or 0) for group in match.groups())
         seconds = hours * 3600 + minutes * 60 + secs
     else:
@@ -65,7 +65,7 @@ Script = Annotated[
 
 def check_variables(variables: dict[str, str]) -> dict[str, str]:
     for name in variables:
-        if not VARIABLE.match(name):
+        if not VARIABLE.fullmatch(name):
             raise ValueError(f"variable name {name!r} is not letters, digits and underscores")
     return variables
 

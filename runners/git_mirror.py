@@ -60,7 +60,7 @@ class GitMirrors:
 
     def ensure_commit(self, clone_url: str, sha: str) -> Path:
         """A mirror that holds ``sha``, fetching only when it does not yet."""
-        if not _FULL_SHA.match(sha):
+        if not _FULL_SHA.fullmatch(sha):
             raise NotFound(f"{sha!r} is not a full commit id")
         path = self.path_for(clone_url)
         if (path / "HEAD").exists() and self._has_commit(path, sha):
@@ -74,7 +74,7 @@ class GitMirrors:
         """The full commit id a branch, tag or (short) commit id names, after a fetch."""
         path = self.fetch(clone_url)
         if ref.kind is RefKind.COMMIT:
-            if not _SHORT_SHA.match(ref.name):
+            if not _SHORT_SHA.fullmatch(ref.name):
                 raise NotFound(f"{ref.name!r} is not a commit id (7 to 40 hex digits)")
             target = f"{ref.name}^{{commit}}"
         else:
@@ -86,7 +86,7 @@ class GitMirrors:
 
     def read_file(self, clone_url: str, sha: str, file_path: str) -> str | None:
         """A file's text at a commit, or None when the commit has no such file."""
-        if not _FULL_SHA.match(sha):
+        if not _FULL_SHA.fullmatch(sha):
             raise NotFound(f"{sha!r} is not a full commit id")
         path = self.path_for(clone_url)
         if not (path / "HEAD").exists() or not self._has_commit(path, sha):

@@ -26,7 +26,7 @@ class MissingSecret(NotFound):
 
 
 def check_environment(environment: str) -> str:
-    if environment != ANY_ENVIRONMENT and not _ENVIRONMENT.match(environment):
+    if environment != ANY_ENVIRONMENT and not _ENVIRONMENT.fullmatch(environment):
         raise InvalidInput(
             "environment is '*' or 1-63 letters, digits, '.', '_' or '-'", "environment"
         )
@@ -43,7 +43,7 @@ def set_secret(
     actor: str,
 ) -> bool:
     """Store a secret's value; True when it is new. The value is never logged."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInput("a secret name is letters, digits and underscores", "name")
     check_environment(environment)
     if len(value) < MIN_SECRET_LENGTH:
