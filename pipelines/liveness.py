@@ -79,11 +79,15 @@ def lost_batch(
     heard_since: datetime | None = None,
 ) -> str | None:
     """Why the claimed batch in flight of ``release`` will never be reported (its
-    runner died, or its task ended without a report), or None while it still may."""
+    runner died, or its task ended without a report), or None while it still may.
+
+    A task the queue no longer has proves nothing once claimed: a Redis restarted
+    without its data forgets tasks whose runners go on and report; their
+    heartbeats decide."""
     if not release.batch_in_flight or release.batch_runner is None:
         return None
     batch = f"batch {release.next_batch + 1}"
-    if task in (TaskState.ENDED, TaskState.MISSING):
+    if task is TaskState.ENDED:
         return f"runner lost: the task of {batch} on {release.batch_runner} ended without a report"
     claimed = release.batch_claimed_at
     if claimed is not None and heard_since is not None:

@@ -105,3 +105,11 @@ def test_silence_while_the_server_could_not_hear_does_not_lose_a_job() -> None:
     long_back = NOW - OFFLINE_AFTER - timedelta(seconds=1)
     (lost,) = lost_jobs([running(1, LONG_AGO)], silent, NOW, heard_since=long_back)
     assert lost.reason == "runner lost: no heartbeat from r1"
+
+
+def test_a_claimed_batch_whose_task_redis_forgot_is_judged_by_heartbeats() -> None:
+    release = in_flight("r1", LONG_AGO)
+    assert lost_batch(release, {"r1": runner(NOW, None)}, TaskState.MISSING, NOW) is None
+    silent = {"r1": runner(LONG_AGO, None)}
+    reason = lost_batch(release, silent, TaskState.MISSING, NOW)
+    assert reason == "runner lost: no heartbeat from r1 during batch 2"
