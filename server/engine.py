@@ -124,7 +124,7 @@ class Engine:
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():
             advance_pipeline(self.store, self.queue, pipeline_id)
-        advance_releases(self.store, self.queue)
+        advance_releases(self.store, self.queue, hand_out=queue_up)
         settle_deploy_jobs(self.store)
         self.last_pass = utcnow()
 

@@ -81,9 +81,10 @@ def create_release(
     return release
 
 
-def advance_releases(store: Store, queue: JobQueue) -> None:
+def advance_releases(store: Store, queue: JobQueue, hand_out: bool = True) -> None:
     """Hand out the next batch of every running release that has none in flight, and
-    finish those whose batches all ran."""
+    finish those whose batches all ran. ``hand_out`` False: the queue is known to be
+    away, only finish."""
     for release in store.releases.running():
         if release.batch_in_flight:
             continue
@@ -91,6 +92,8 @@ def advance_releases(store: Store, queue: JobQueue) -> None:
             store.releases.update(
                 release.id, status=ReleaseStatus.SUCCESS, expect=ReleaseStatus.RUNNING
             )
+            continue
+        if not hand_out:
             continue
         try:
             release = store.releases.update(
