@@ -3,7 +3,7 @@ status that has not ended (``pipelines.waiting`` says it; this reads what it nee
 
 - a pending job: the runners of its queue (none online since..., all busy), and Redis
   when it is unreachable; a pending deploy job: the release of its environment that
-  has not ended;
+  has not ended; a running deploy job: where its release is;
 - a created job that deploys to an environment another job holds: that job;
 - a pipeline: the first of its jobs that waits;
 - a running release: its batch (running on a runner, or waiting for one), a paused
@@ -29,7 +29,8 @@ def job_waits(
     """Job id -> why it waits, for the jobs of ``jobs`` that wait on something."""
     pending = [job for job in jobs if job.status is Status.PENDING]
     blocked = [job for job in jobs if job.status is Status.CREATED and job.environment]
-    if not pending and not blocked:
+    deploying = [job for job in jobs if job.status is Status.RUNNING and job.kind == DEPLOY]
+    if not pending and not blocked and not deploying:
         return {}
     waits: dict[int, str] = {}
     runners: list[Runner] = store.runners.all() if pending else []
@@ -38,6 +39,12 @@ def job_waits(
             waits[job.id] = _deploy_wait(store, job)
         else:
             waits[job.id] = job_wait(runner_wait(job.queue, runners, now), queue_down_since)
+    for job in deploying:
+        release = store.releases.of_job(job.id)
+        if release is not None:
+            where = release_waits(store, release, now, queue_down_since)
+            if where is not None:
+                waits[job.id] = f"release {release.id}: {where}"
     for job in blocked:
         holder = _holder(store, job)
         if holder is not None:
