@@ -143,9 +143,6 @@ class RqJobQueue:
         except redis.RedisError as exc:
             raise ExternalError(f"could not read the queues: {exc}") from exc
 
-    def ping(self) -> bool:
-        return self.unreachable() is None
-
     def unreachable(self) -> str | None:
         """Why Redis does not answer a PING; None when it does."""
         try:

@@ -37,7 +37,7 @@ from tests.support.services import (
 
 pytestmark = pytest.mark.docker
 
-STUCK_AFTER = 60  # a runner that died with Redis makes what waits for it fail, not hang
+STUCK_AFTER = 30  # a runner that died with Redis makes what waits for it fail, not hang
 ENDS_WITHIN = 300  # seconds after the dependency is back: generous on a busy machine
 PIPELINE = (
     "image: shipway/busybox:1\nstages: [first, second]\njobs:\n"
