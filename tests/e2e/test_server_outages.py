@@ -180,6 +180,11 @@ def test_the_server_waits_out_an_outage_in_the_middle_of_a_pipeline_and_a_releas
         # The work in flight ends while the dependency is away: its reports meet it.
         let_go(docker_client, held["id"])
         (platform.flags / "ok").write_text("")
+        if dependency == "redis" and seconds >= 60:
+            # What cannot be queued says so, with the outage's start.
+            away = f"not queued yet: Redis unreachable since {body['down']['redis']['since'][:19]}Z"
+            says_why(deployment, f"/api/pipelines/{pipeline_id}", away)
+            says_why(deployment, f"/api/releases/{release_id}", away)
         time.sleep(max(0.0, seconds - (time.monotonic() - began)))  # the outage itself
     finally:
         outage.end()
@@ -221,6 +226,19 @@ def test_the_server_waits_out_an_outage_in_the_middle_of_a_pipeline_and_a_releas
         f"release {release['status']} ({release['reason']}), runners alive: {runners_alive}, "
         f"ended {time.monotonic() - began:.0f}s after the outage began"
     )
+
+
+def says_why(deployment: Deployment, path: str, text: str) -> None:
+    found: dict[str, Any] = {}
+
+    def waiting() -> bool:
+        found.update(get(deployment, path))
+        return text in (found.get("waiting") or "")
+
+    try:
+        wait_until(waiting, 30, f"{path} saying why it waits", pause=0.2)
+    except TimeoutError as exc:
+        raise AssertionError(f"{path} does not say {text!r}: {found}") from exc
 
 
 def dependency_down(deployment: Deployment, checked: str) -> bool:
