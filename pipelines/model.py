@@ -155,6 +155,7 @@ class Job:
     failure_kind: str | None = None  # a pipelines.status.FailureKind value
     failure_reason: str | None = None
     runner: str | None = None
+    queued_at: datetime | None = None  # when it became pending: it waits for a runner since
     started_at: datetime | None = None
     finished_at: datetime | None = None
 

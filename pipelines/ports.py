@@ -48,6 +48,10 @@ class JobQueue(Protocol):
         finds out from the server that the job is no longer pending."""
         ...
 
+    def unreachable(self) -> str | None:
+        """Why the queue does not answer; None when it does."""
+        ...
+
 
 class SourceRepository(Protocol):
     """Read access to the repositories Shipway builds."""

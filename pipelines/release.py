@@ -87,6 +87,7 @@ class Release:
     handouts: int = 0  # batches handed to runners so far: each task has its own id
     batch_runner: str | None = None  # the runner that claimed the batch in flight
     batch_claimed_at: datetime | None = None
+    batch_handed_out_at: datetime | None = None  # since when the batch in flight waits
 
     @property
     def batch_task_id(self) -> str:

@@ -6,8 +6,10 @@ from pipelines.model import Job
 from pipelines.status import FailureKind, Status
 
 RETRY_ANY = "any"
-# Retrying cannot help a job that cannot run as declared.
-NEVER_RETRIED = frozenset({FailureKind.CONFIG_ERROR.value})
+# Retrying cannot help a job that cannot run as declared, nor one that found no
+# runner for its queue (a new attempt would only wait as long again): a person
+# retries it once a runner serves the queue.
+NEVER_RETRIED = frozenset({FailureKind.CONFIG_ERROR.value, FailureKind.STUCK.value})
 
 
 def retries_automatically(job: Job) -> bool:

@@ -43,6 +43,7 @@ class FailureKind(StrEnum):
     RUNNER_LOST = "runner_lost"  # the runner or the job's process died
     SYSTEM_FAILURE = "system_failure"  # the job could not run: image, Docker, source
     CONFIG_ERROR = "config_error"  # the job cannot run as declared (a secret has no value)
+    STUCK = "stuck"  # no runner serving its queue came online within the stuck time
 
 
 FINISHED = frozenset({Status.SUCCESS, Status.FAILED, Status.CANCELED, Status.SKIPPED})

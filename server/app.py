@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import redis
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import ShipwayError
 from runners.git_mirror import GitMirrors
+from server.dependencies import DependencyBoard
 from server.discovery import EtcdWeights
 from server.engine import Engine
 from server.gitlab import PythonGitLab
@@ -35,15 +38,44 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
+async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is away (or too busy to answer): 503, so that runners and
+    clients retry, instead of a 500 that reads as a bug."""
+    assert isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+    reason = str(exc).splitlines()[0]
+    return JSONResponse(
+        {"error": f"the database is unavailable: {reason}"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _redis(url: str) -> redis.Redis:
+    # Bounded waits: a Redis that does not answer fails a call within seconds rather
+    # than holding the engine or a request. The read timeout exceeds the longest
+    # blocking call the server makes (10 s for a runner's answer).
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30
+    )
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         store = Store.open(settings.database_url, host_ports=settings.host_ports)
-        connection = redis.Redis.from_url(settings.redis_url)
+        connection = _redis(settings.redis_url)
         queue = RqJobQueue(connection)
         sources = GitMirrors(settings.mirrors_dir)
-        engine = Engine(store, queue, sources, settings.engine_interval_seconds)
+        board = DependencyBoard()
+        engine = Engine(
+            store,
+            queue,
+            sources,
+            settings.engine_interval_seconds,
+            stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+            board=board,
+        )
         box = SecretBox.from_key_file(settings.secret_key_file)
         weights = EtcdWeights(settings.etcd_url) if settings.etcd_url else None
         app.state.shipway = AppState(settings, store, queue, sources, engine, box, weights)
@@ -65,5 +97,10 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ShipwayError: handle_shipway_error, HTTPException: _http_error},
+        exception_handlers={
+            ShipwayError: handle_shipway_error,
+            HTTPException: _http_error,
+            sa.exc.OperationalError: _database_unreachable,
+            sa.exc.InterfaceError: _database_unreachable,
+        },
     )

@@ -1,14 +1,17 @@
 """The engine: a background thread that drives pipelines forward.
 
-Each pass fails the jobs (and release batches) of runners that are gone, queues
-again the tasks the queue lost, plans new pipelines (reads their file) and advances open ones
-(retries, skips, starts, settles). Anything that changes
-what the engine should do calls :meth:`Engine.wake`; without a wake-up it still
-passes every ``interval_seconds``, so nothing depends on a wake-up being delivered.
+Each pass fails the jobs (and release batches) of runners that are gone and what is
+stuck waiting for a runner, queues again the tasks the queue lost, plans new pipelines
+(reads their file) and advances open ones (retries, skips, starts, settles). Anything
+that changes what the engine should do calls :meth:`Engine.wake`; without a wake-up it
+still passes every ``interval_seconds``, so nothing depends on a wake-up being delivered.
 
 All state is in the database, so a server killed at any point resumes where it
-stopped: at start the engine re-enqueues pending jobs (the queue ignores those
-it still holds) and plans what was not planned.
+stopped: the engine re-enqueues pending jobs (the queue ignores those it still holds)
+once Redis first answers, and plans what was not planned. While the database does not
+answer, a pass does nothing but wait for it; while Redis does not answer, the queue
+waits and everything else goes on. Each outage is logged once, down and back
+(:class:`server.dependencies.DependencyBoard`), and no pass error ends the thread.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 
-from pipelines.errors import ExternalError, ShipwayError
+from pipelines.errors import ExternalError
 from pipelines.ports import JobQueue, SourceRepository
+from server.dependencies import DATABASE, REDIS, DependencyBoard
 from server.store import Store
 from server.store.tables import utcnow
 from server.usecases.deploy_jobs import settle_deploy_jobs
@@ -26,10 +31,12 @@ from server.usecases.dispatch import advance_pipeline, requeue_lost_tasks, reque
 from server.usecases.plan import plan_pipeline
 from server.usecases.releases import advance_releases, recover_lost_batches
 from server.usecases.runner_liveness import fail_lost_jobs
+from server.usecases.stuck import fail_stuck
 
 log = logging.getLogger(__name__)
 
 QUEUE_CHECK_SECONDS = 3.0
+STUCK_AFTER = timedelta(hours=1)  # GitLab's: a job no runner can take fails after an hour
 
 
 class Engine:
@@ -39,15 +46,27 @@ class Engine:
         queue: JobQueue,
         sources: SourceRepository,
         interval_seconds: float = 1.0,
+        *,
+        stuck_after: timedelta = STUCK_AFTER,
+        board: DependencyBoard | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.sources = sources
         self.interval_seconds = interval_seconds
+        self.stuck_after = stuck_after
+        self.board = board or DependencyBoard()
+        self.last_pass: datetime | None = None  # when the last whole pass ended
         self._next_queue_check = 0.0
+        self._queue_up_since: datetime | None = None  # Redis's, as this engine last saw it
+        self._requeued = False  # pending jobs re-enqueued since this server started
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def wake(self) -> None:
         """Ask for a pass soon. Safe from any thread."""
@@ -64,37 +83,66 @@ class Engine:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        try:
-            requeued = requeue_pending(self.store, self.queue)
-            if requeued:
-                log.info("re-enqueued %d pending jobs", requeued)
-        except ShipwayError:
-            log.exception("could not re-enqueue pending jobs")
         while not self._stop.is_set():
             self._wake.clear()
             try:
                 self.run_once()
             except Exception:
-                # One bad pass must not stop the engine; the next pass retries.
-                log.exception("engine pass failed")
+                # One bad pass must not stop the engine; the next pass retries. A
+                # dependency that went away mid-pass is the board's to log, once.
+                if self._reachable():
+                    log.exception("engine pass failed")
             self._wake.wait(self.interval_seconds)
 
+    def _reachable(self) -> bool:
+        database = self.board.report(DATABASE, self.store.unreachable())
+        queue = self.board.report(REDIS, self.queue.unreachable())
+        return database and queue
+
     def run_once(self) -> None:
+        if not self.board.report(DATABASE, self.store.unreachable()):
+            return  # nothing to do without it: the next pass looks again
+        queue_up = self.board.report(REDIS, self.queue.unreachable())
         now = utcnow()
-        fail_lost_jobs(self.store, now)  # their pipelines settle just below
-        if time.monotonic() >= self._next_queue_check:
+        # Heartbeats refused while the database was away do not make runners lost.
+        heard_since = self.board.up_since(DATABASE)
+        if queue_up:
+            self._queue_back()
+        fail_lost_jobs(self.store, now, heard_since)  # their pipelines settle just below
+        fail_stuck(self.store, self.queue, now, self.stuck_after, heard_since)
+        if queue_up and time.monotonic() >= self._next_queue_check:
             # A read per pending job: every few seconds is soon enough for tasks
             # that were lost, as a runner that took one had 15 s to claim it.
             self._next_queue_check = time.monotonic() + QUEUE_CHECK_SECONDS
             try:
                 requeue_lost_tasks(self.store, self.queue, now)
-                recover_lost_batches(self.store, self.queue, now)
+                recover_lost_batches(self.store, self.queue, now, heard_since)
             except ExternalError as exc:
-                # Redis is away: planning and settling go on; the queue waits for it.
+                # Redis went away since the check: the board notes it next pass.
                 log.warning("cannot check the queue: %s", exc)
         for pipeline in self.store.pipelines.to_plan():
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self.store.pipelines.open_ids():
             advance_pipeline(self.store, self.queue, pipeline_id)
-        advance_releases(self.store, self.queue)
+        advance_releases(self.store, self.queue, hand_out=queue_up)
         settle_deploy_jobs(self.store)
+        self.last_pass = utcnow()
+
+    def _queue_back(self) -> None:
+        """Redis answers: re-enqueue every pending job once per server start (for a
+        server that stopped between a database write and its enqueue), and check the
+        queue at once when Redis just came back."""
+        up_since = self.board.up_since(REDIS)
+        if up_since != self._queue_up_since:
+            self._queue_up_since = up_since
+            self._next_queue_check = 0.0
+        if self._requeued:
+            return
+        try:
+            requeued = requeue_pending(self.store, self.queue)
+        except ExternalError as exc:
+            log.warning("could not re-enqueue pending jobs yet: %s", exc)
+            return
+        self._requeued = True
+        if requeued:
+            log.info("re-enqueued %d pending jobs", requeued)

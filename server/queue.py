@@ -143,8 +143,10 @@ class RqJobQueue:
         except redis.RedisError as exc:
             raise ExternalError(f"could not read the queues: {exc}") from exc
 
-    def ping(self) -> bool:
+    def unreachable(self) -> str | None:
+        """Why Redis does not answer a PING; None when it does."""
         try:
-            return bool(self.connection.ping())
-        except redis.RedisError:
-            return False
+            self.connection.ping()
+        except redis.RedisError as exc:
+            return str(exc) or type(exc).__name__
+        return None

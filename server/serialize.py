@@ -42,8 +42,14 @@ def image_json(image: BuiltImage) -> dict[str, Any]:
 
 
 def pipeline_json(
-    pipeline: Pipeline, jobs: list[Job] | None = None, images: list[BuiltImage] | None = None
+    pipeline: Pipeline,
+    jobs: list[Job] | None = None,
+    images: list[BuiltImage] | None = None,
+    waits: dict[int, str] | None = None,
+    waiting: str | None = None,
 ) -> dict[str, Any]:
+    """``waits`` says why each waiting job waits, ``waiting`` why the pipeline does
+    (see ``server.usecases.waiting``)."""
     body: dict[str, Any] = {
         "id": pipeline.id,
         "project_id": pipeline.project_id,
@@ -51,6 +57,7 @@ def pipeline_json(
         "sha": pipeline.sha,
         "source": pipeline.source,
         "status": pipeline.status.value,
+        "waiting": waiting,
         "error": pipeline.error,
         "triggered_by": pipeline.triggered_by,
         "merge_request_iid": pipeline.merge_request_iid,
@@ -59,13 +66,14 @@ def pipeline_json(
         "finished_at": _time(pipeline.finished_at),
     }
     if jobs is not None:
-        body["jobs"] = [job_json(job) for job in jobs]
+        body["jobs"] = [job_json(job, (waits or {}).get(job.id)) for job in jobs]
     if images is not None:
         body["images"] = [image_json(image) for image in images]
     return body
 
 
-def job_json(job: Job) -> dict[str, Any]:
+def job_json(job: Job, waiting: str | None = None) -> dict[str, Any]:
+    """``waiting``: why a job that has not started waits, when it does."""
     return {
         "id": job.id,
         "pipeline_id": job.pipeline_id,
@@ -80,6 +88,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "environment": job.environment,
         "secrets": list(job.secrets),
         "status": job.status.value,
+        "waiting": waiting,
         "attempt": job.attempt,
         "retried": job.retried,
         "played_by": job.played_by,
@@ -89,6 +98,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "runner": job.runner,
         "timeout_seconds": job.timeout_seconds,
         "created_at": _time(job.created_at),
+        "queued_at": _time(job.queued_at),
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),
         "duration_seconds": elapsed(job),

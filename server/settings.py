@@ -64,6 +64,8 @@ class Settings:
     secret_key_file: Path  # the key that encrypts secret variables; made when missing
     webhook_max_bytes: int = 5 * 1024 * 1024
     engine_interval_seconds: float = 1.0  # how often the engine looks without being woken
+    # A job or release batch waiting this long with no runner of its queue online fails.
+    stuck_after_seconds: int = 3600
     etcd_url: str | None = None  # service discovery (S1, L6); None: no traffic weights
     gitlab_url: str | None = None  # where commit statuses and notes go (T5); None: nowhere
     gitlab_token: str | None = None  # a token with the api scope
@@ -84,6 +86,7 @@ class Settings:
                 env.get(PREFIX + "SECRET_KEY_FILE", str(state_dir / "secret.key"))
             ),
             webhook_max_bytes=_int(env, "WEBHOOK_MAX_BYTES", 5 * 1024 * 1024),
+            stuck_after_seconds=_int(env, "STUCK_AFTER", 3600),
             etcd_url=env.get(PREFIX + "ETCD_URL") or None,
             gitlab_url=env.get(PREFIX + "GITLAB_URL") or None,
             gitlab_token=_required(env, "GITLAB_TOKEN") if env.get(PREFIX + "GITLAB_URL") else None,

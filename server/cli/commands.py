@@ -135,6 +135,8 @@ def _job_line(job: dict[str, Any]) -> str:
         detail += " [retried]"
     if job["status"] == "manual":
         detail += f" [play: shipway play {job['id']}]"
+    if job.get("waiting"):
+        detail += f" ({job['waiting']})"
     return f"  job {job['id']} {job['stage']}/{job['name']}: {job['status']}{detail}"
 
 
@@ -145,6 +147,8 @@ def _describe(pipeline: dict[str, Any]) -> None:
     )
     if pipeline.get("error"):
         print(f"  error: {pipeline['error']}")
+    if pipeline.get("waiting"):
+        print(f"  waiting: {pipeline['waiting']}")
     for job in pipeline.get("jobs", []):
         print(_job_line(job))
     for image in pipeline.get("images", []):

@@ -98,6 +98,8 @@ def release_show(api: ApiClient, args: Namespace) -> int:
     print(f"release {found['id']} of {found['environment']}: {found['status']} ({found['image']})")
     if found["reason"]:
         print(f"  {found['reason']}")
+    if found.get("waiting"):
+        print(f"  {found['waiting']}")
     for instance in found["instances"]:
         print(f"  batch {instance['batch'] + 1} {instance['name']}: {instance['status']}")
         for line in instance["log"].splitlines():

@@ -1,38 +1,46 @@
-"""GET /healthz: is the server up, and can it reach its database and Redis.
+"""GET /healthz: is the server up, can it reach its database and Redis, and if not,
+what is down since when; is its engine thread alive. 503 while anything is down.
 GET /metrics: Prometheus's text format (X4), no token, like /healthz."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.dependencies import DATABASE, REDIS
 from server.metrics import render
 from server.state import state_of
+from server.store.tables import utcnow
 
 
 async def healthz(request: Request) -> JSONResponse:
     state = state_of(request)
-
-    def database_ok() -> bool:
-        try:
-            with state.store.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            return True
-        except sa.exc.SQLAlchemyError:
-            return False
-
+    board = state.engine.board
     checks = {
-        "database": await run_in_threadpool(database_ok),
-        "redis": await run_in_threadpool(state.queue.ping),
+        DATABASE: board.report(DATABASE, await run_in_threadpool(state.store.unreachable)),
+        REDIS: board.report(REDIS, await run_in_threadpool(state.queue.unreachable)),
     }
-    healthy = all(checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", "checks": checks},
-        status_code=200 if healthy else 503,
-    )
+    now = utcnow()
+    down: dict[str, Any] = {
+        name: {
+            "since": outage.since.isoformat(),
+            "seconds": round((now - outage.since).total_seconds(), 1),
+            "error": outage.error,
+        }
+        for name, outage in board.outages().items()
+    }
+    engine = state.engine
+    healthy = all(checks.values()) and engine.alive
+    body: dict[str, Any] = {"status": "ok" if healthy else "degraded", "checks": checks}
+    if down:
+        body["down"] = down
+    if not engine.alive:
+        body["engine"] = "stopped"
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def metrics(request: Request) -> Response:

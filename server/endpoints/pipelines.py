@@ -13,11 +13,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, StreamingRespon
 from pipelines.errors import PayloadError
 from pipelines.junit import Counts
 from pipelines.liveness import is_online
+from pipelines.model import Job
 from pipelines.status import Status
+from server.dependencies import REDIS
 from server.http import path_int, query_int
 from server.serialize import job_json, pipeline_json, runner_json
 from server.state import AppState, state_of
 from server.store.tables import utcnow
+from server.usecases.waiting import job_waits, pipeline_wait
 
 KEEPALIVE_SECONDS = 15.0
 
@@ -45,7 +48,8 @@ async def get_pipeline(request: Request) -> JSONResponse:
     jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
     images = await run_in_threadpool(state.store.images.of_pipeline, pipeline_id)
     cases = await run_in_threadpool(state.store.artifacts.cases_of_pipeline, pipeline_id)
-    body = pipeline_json(pipeline, jobs, images)
+    waits = await _waits(state, jobs)
+    body = pipeline_json(pipeline, jobs, images, waits, pipeline_wait(jobs, waits))
     body["tests"] = asdict(Counts.of(item.case for item in cases))
     return JSONResponse(body)
 
@@ -55,7 +59,8 @@ async def list_jobs(request: Request) -> JSONResponse:
     pipeline_id = path_int(request, "pipeline_id")
     await run_in_threadpool(state.store.pipelines.get, pipeline_id)  # 404 for no pipeline
     jobs = await run_in_threadpool(state.store.jobs.of_pipeline, pipeline_id)
-    return JSONResponse([job_json(job) for job in jobs])
+    waits = await _waits(state, jobs)
+    return JSONResponse([job_json(job, waits.get(job.id)) for job in jobs])
 
 
 async def list_runners(request: Request) -> JSONResponse:
@@ -68,7 +73,13 @@ async def list_runners(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     state = state_of(request)
     job = await run_in_threadpool(state.store.jobs.get, path_int(request, "job_id"))
-    return JSONResponse(job_json(job))
+    waits = await _waits(state, [job])
+    return JSONResponse(job_json(job, waits.get(job.id)))
+
+
+async def _waits(state: AppState, jobs: list[Job]) -> dict[int, str]:
+    down_since = state.engine.board.down_since(REDIS)
+    return await run_in_threadpool(job_waits, state.store, jobs, utcnow(), down_since)
 
 
 async def job_log(request: Request) -> PlainTextResponse:

@@ -14,11 +14,14 @@ from starlette.responses import JSONResponse
 
 from pipelines.release import Release
 from pipelines.rollout import Grouping, PauseMode
+from server.dependencies import REDIS
 from server.endpoints.projects import API_ACTOR
 from server.http import parse_json, path_int, query_int
 from server.state import state_of
+from server.store.tables import utcnow
 from server.usecases import release_operations as operations
 from server.usecases import releases as usecase
+from server.usecases.waiting import release_waits
 
 
 class ReleaseIn(BaseModel):
@@ -56,7 +59,10 @@ class ModeIn(BaseModel):
     pause_mode: PauseMode
 
 
-def release_json(release: Release, instances: list[Any] | None = None) -> dict[str, Any]:
+def release_json(
+    release: Release, instances: list[Any] | None = None, waiting: str | None = None
+) -> dict[str, Any]:
+    """``waiting``: why a release that has not ended is where it is."""
     body: dict[str, Any] = {
         "id": release.id,
         "kind": release.kind.value,
@@ -67,6 +73,7 @@ def release_json(release: Release, instances: list[Any] | None = None) -> dict[s
         "beta": release.beta,
         "pause_mode": release.pause_mode.value,
         "status": release.status.value,
+        "waiting": waiting,
         "next_batch": release.next_batch,
         "batch_runner": release.batch_runner,
         "created_by": release.created_by,
@@ -181,7 +188,9 @@ async def show(request: Request) -> JSONResponse:
     release_id = path_int(request, "release_id")
     release = await run_in_threadpool(state.store.releases.get, release_id)
     instances = await run_in_threadpool(state.store.releases.instances, release_id)
-    return JSONResponse(release_json(release, instances))
+    down_since = state.engine.board.down_since(REDIS)
+    waiting = await run_in_threadpool(release_waits, state.store, release, utcnow(), down_since)
+    return JSONResponse(release_json(release, instances, waiting))
 
 
 async def _act(request: Request, action: Any, *args: Any, even_share: bool = False) -> JSONResponse:

@@ -67,5 +67,14 @@ class Store:
             audit=AuditLog(engine),
         )
 
+    def unreachable(self) -> str | None:
+        """Why the database does not answer a trivial query; None when it does."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            return str(exc).splitlines()[0]
+        return None
+
     def close(self) -> None:
         self.engine.dispose()

@@ -36,7 +36,9 @@ def create_engine(url: str) -> sa.Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    # A database that does not answer fails a connection within seconds, instead of
+    # holding the engine thread and the requests for the operating system's minutes.
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

@@ -67,6 +67,7 @@ def row_to_job(row: sa.Row[Any]) -> Job:
         failure_kind=values["failure_kind"],
         failure_reason=values["failure_reason"],
         runner=values["runner"],
+        queued_at=values["queued_at"],
         started_at=values["started_at"],
         finished_at=values["finished_at"],
     )
@@ -129,6 +130,8 @@ class JobRepository:
                 _take_environment(conn, row)
             now = utcnow()
             changes: dict[str, Any] = {"status": target.value}
+            if target is Status.PENDING:
+                changes["queued_at"] = now
             if target is Status.RUNNING:
                 changes.update(started_at=now, runner=runner)
             if target.is_finished:

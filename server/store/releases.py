@@ -63,6 +63,7 @@ def _release(row: sa.Row[Any]) -> Release:
         handouts=row.handouts,
         batch_runner=row.batch_runner,
         batch_claimed_at=row.batch_claimed_at,
+        batch_handed_out_at=row.batch_handed_out_at,
     )
 
 
@@ -243,6 +244,37 @@ class ReleaseRepository:
             return _release(
                 conn.execute(sa.select(releases).where(releases.c.id == release_id)).one()
             )
+
+    def give_up_batch(self, release_id: int, handout: int, reason: str) -> bool:
+        """Fail a running release whose batch hand-out ``handout`` no runner claimed;
+        False when a runner claimed it meanwhile, or it was reported, handed out again,
+        paused or closed: nothing changes then."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(releases).where(releases.c.id == release_id).with_for_update()
+            ).first()
+            if row is None:
+                raise NotFound(f"release {release_id} does not exist")
+            release = _release(row)
+            if (
+                release.status is not ReleaseStatus.RUNNING
+                or not release.batch_in_flight
+                or release.batch_runner is not None
+                or release.handouts != handout
+            ):
+                return False
+            release_transition(release.status, ReleaseStatus.FAILED)
+            conn.execute(
+                releases.update()
+                .where(releases.c.id == release_id)
+                .values(
+                    status=ReleaseStatus.FAILED.value,
+                    batch_in_flight=False,
+                    reason=reason,
+                    finished_at=utcnow(),
+                )
+            )
+            return True
 
     def reset_instances(self, release_id: int, batch: int) -> list[str]:
         """The instances of ``batch`` that are not healthy, made waiting again."""

@@ -123,6 +123,7 @@ jobs = sa.Table(
     sa.Column("runner", sa.String(255), nullable=True),
     sa.Column("log_length", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("queued_at", UtcDateTime, nullable=True),  # when it last became pending
     sa.Column("started_at", UtcDateTime, nullable=True),
     sa.Column("finished_at", UtcDateTime, nullable=True),
 )
@@ -265,6 +266,7 @@ releases = sa.Table(
     sa.Column("handouts", sa.Integer, nullable=False, server_default="0"),  # batch tasks queued
     sa.Column("batch_runner", sa.String(255), nullable=True),  # who claimed the batch in flight
     sa.Column("batch_claimed_at", UtcDateTime, nullable=True),
+    sa.Column("batch_handed_out_at", UtcDateTime, nullable=True),  # the batch in flight's
     sa.Column("created_by", sa.String(255), nullable=False),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),

@@ -21,6 +21,7 @@ from pipelines.rollout import Grouping, PauseMode, Plan, plan, rollback_target
 from server.compose import instance_name, service_name
 from server.store import Store
 from server.store.releases import NewRelease
+from server.store.tables import utcnow
 from server.usecases.deploy_config import compose_for
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,10 @@ def create_release(
     return release
 
 
-def advance_releases(store: Store, queue: JobQueue) -> None:
+def advance_releases(store: Store, queue: JobQueue, hand_out: bool = True) -> None:
     """Hand out the next batch of every running release that has none in flight, and
-    finish those whose batches all ran."""
+    finish those whose batches all ran. ``hand_out`` False: the queue is known to be
+    away, only finish."""
     for release in store.releases.running():
         if release.batch_in_flight:
             continue
@@ -90,6 +92,8 @@ def advance_releases(store: Store, queue: JobQueue) -> None:
             store.releases.update(
                 release.id, status=ReleaseStatus.SUCCESS, expect=ReleaseStatus.RUNNING
             )
+            continue
+        if not hand_out:
             continue
         try:
             release = store.releases.update(
@@ -99,6 +103,7 @@ def advance_releases(store: Store, queue: JobQueue) -> None:
                 handouts=release.handouts + 1,
                 batch_runner=None,
                 batch_claimed_at=None,
+                batch_handed_out_at=utcnow(),
             )
         except Conflict:
             continue
@@ -167,7 +172,9 @@ def claim_batch(store: Store, release_id: int, batch: int, handout: int, runner:
     return store.releases.claim_batch(release_id, batch, handout, runner)
 
 
-def recover_lost_batches(store: Store, queue: JobQueue, now: datetime) -> None:
+def recover_lost_batches(
+    store: Store, queue: JobQueue, now: datetime, heard_since: datetime | None = None
+) -> None:
     """Batches in flight that will never be reported. A claimed batch whose runner
     died fails the release (its instances may be half replaced: a person retries it
     once a runner serves the environment again). A batch no runner claimed, whose
@@ -185,7 +192,7 @@ def recover_lost_batches(store: Store, queue: JobQueue, now: datetime) -> None:
                 log.warning("release %s: batch task lost before a runner claimed it", release.id)
                 store.releases.update(release.id, batch_in_flight=False)
             continue
-        reason = lost_batch(current, runners, state, now)
+        reason = lost_batch(current, runners, state, now, heard_since)
         if reason is None:
             continue
         store.releases.mark_deploying_failed(release.id, reason)

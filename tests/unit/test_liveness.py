@@ -93,3 +93,23 @@ def test_a_batch_is_not_lost_while_its_runner_beats_or_too_early_to_tell() -> No
     assert lost_batch(in_flight("r1", NOW), silent, TaskState.STARTED, NOW) is None
     # Not claimed yet: the queue's side (needs_requeue) decides, not the runner's.
     assert lost_batch(in_flight(None, None), silent, TaskState.MISSING, NOW) is None
+
+
+def test_silence_while_the_server_could_not_hear_does_not_lose_a_job() -> None:
+    # The database came back just now: the runner's refused heartbeats do not count.
+    silent = {"r1": runner(LONG_AGO, 1)}
+    back = NOW - timedelta(seconds=3)
+    assert lost_jobs([running(1, LONG_AGO)], silent, NOW, heard_since=back) == []
+    assert lost_batch(in_flight("r1", LONG_AGO), silent, TaskState.STARTED, NOW, back) is None
+    # Heard again for longer than OFFLINE_AFTER and still silent: lost.
+    long_back = NOW - OFFLINE_AFTER - timedelta(seconds=1)
+    (lost,) = lost_jobs([running(1, LONG_AGO)], silent, NOW, heard_since=long_back)
+    assert lost.reason == "runner lost: no heartbeat from r1"
+
+
+def test_a_claimed_batch_whose_task_redis_forgot_is_judged_by_heartbeats() -> None:
+    release = in_flight("r1", LONG_AGO)
+    assert lost_batch(release, {"r1": runner(NOW, None)}, TaskState.MISSING, NOW) is None
+    silent = {"r1": runner(LONG_AGO, None)}
+    reason = lost_batch(release, silent, TaskState.MISSING, NOW)
+    assert reason == "runner lost: no heartbeat from r1 during batch 2"

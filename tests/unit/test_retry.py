@@ -22,6 +22,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
         (1, ("runner_lost",), "runner_lost", True),
         (1, ("runner_lost",), "script_failure", False),
         (1, ("any",), "config_error", False),  # retrying cannot help
+        (1, ("any", "stuck"), "stuck", False),  # it would wait as long again
     ],
 )
 def test_automatic_retries(
