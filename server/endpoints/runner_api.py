@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
+from pipelines.job_log import MAX_APPEND_BYTES
 from pipelines.model import BuiltImage
 from pipelines.release import InstanceStatus, ReleaseStatus
 from pipelines.status import FailureKind
@@ -31,8 +32,6 @@ from server.usecases.releases import (
 from server.usecases.report import append_log, finish_job, record_image, start_job
 from server.usecases.runner_liveness import record_heartbeat
 from server.usecases.scan_reports import MAX_SCAN_BYTES, attach_scan, judge_scan
-
-MAX_LOG_APPEND_BYTES = 4 * 1024 * 1024
 
 
 class StartIn(BaseModel):
@@ -103,7 +102,7 @@ async def append(request: Request) -> JSONResponse:
     raw_offset = request.query_params.get("offset", "")
     if not raw_offset.isdigit():
         raise PayloadError("offset must be a whole number", "offset")
-    body = await read_body(request, MAX_LOG_APPEND_BYTES)
+    body = await read_body(request, MAX_APPEND_BYTES)
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
