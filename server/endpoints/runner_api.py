@@ -46,6 +46,7 @@ class HeartbeatIn(BaseModel):
     host: str = Field(min_length=1, max_length=255)
     pid: int = Field(ge=1)
     job_id: int | None = None
+    problem: str | None = Field(default=None, max_length=2000)  # what it waits for
 
 
 class ImageIn(BaseModel):
@@ -79,6 +80,7 @@ async def heartbeat(request: Request) -> JSONResponse:
         body.host,
         body.pid,
         body.job_id,
+        body.problem,
     )
     return JSONResponse({"runner": runner.name, "last_seen": runner.last_seen.isoformat()})
 
