@@ -71,14 +71,25 @@ class ServerClient:
         self.http.close()
 
     def heartbeat(
-        self, runner: str, queues: list[str], host: str, pid: int, job_id: int | None
+        self,
+        runner: str,
+        queues: list[str],
+        host: str,
+        pid: int,
+        job_id: int | None,
+        problem: str | None = None,
     ) -> None:
-        """One heartbeat, tried once: the next one comes soon anyway."""
-        body = {"runner": runner, "queues": queues, "host": host, "pid": pid, "job_id": job_id}
-        try:
-            self.http.post("/api/runner/heartbeat", json=body).raise_for_status()
-        except httpx.HTTPError as exc:
-            log.warning("heartbeat not delivered: %s", exc)
+        """One heartbeat, tried once: the next one comes soon anyway. Raises
+        httpx.HTTPError when it was not delivered."""
+        body = {
+            "runner": runner,
+            "queues": queues,
+            "host": host,
+            "pid": pid,
+            "job_id": job_id,
+            "problem": problem,
+        }
+        self.http.post("/api/runner/heartbeat", json=body).raise_for_status()
 
     def start(self, job_id: int, runner: str) -> dict[str, str] | None:
         """Claim the job: the values of its secrets, or None when the server says
