@@ -35,8 +35,16 @@ def is_online(runner: Runner, now: datetime) -> bool:
 
 
 def lost_jobs(
-    running: Iterable[Job], runners: Mapping[str, Runner], now: datetime
+    running: Iterable[Job],
+    runners: Mapping[str, Runner],
+    now: datetime,
+    listening_since: datetime | None = None,
 ) -> list[LostJob]:
+    """``listening_since``: when the server started to take heartbeats. Those sent
+    while it was down never arrived, so until it has listened for ``OFFLINE_AFTER``
+    it judges no runner: a job that ended meanwhile is reported once it is back."""
+    if listening_since is not None and now - listening_since <= OFFLINE_AFTER:
+        return []
     lost = []
     for job in running:
         started = job.started_at or job.created_at

@@ -45,6 +45,9 @@ class Engine:
         self.sources = sources
         self.interval_seconds = interval_seconds
         self._next_queue_check = 0.0
+        # Heartbeats sent while this server was down never arrived: runners are
+        # judged only once it has listened long enough (see pipelines.liveness).
+        self._listening_since = utcnow()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,7 +84,7 @@ class Engine:
 
     def run_once(self) -> None:
         now = utcnow()
-        fail_lost_jobs(self.store, now)  # their pipelines settle just below
+        fail_lost_jobs(self.store, now, self._listening_since)  # settled just below
         if time.monotonic() >= self._next_queue_check:
             # A read per pending job: every few seconds is soon enough for tasks
             # that were lost, as a runner that took one had 15 s to claim it.

@@ -23,13 +23,16 @@ def record_heartbeat(
     return store.runners.heartbeat(name, queues, host, pid, job_id, problem)
 
 
-def fail_lost_jobs(store: Store, now: datetime) -> list[LostJob]:
-    """Mark failed every running job whose runner is gone; return what was failed."""
+def fail_lost_jobs(
+    store: Store, now: datetime, listening_since: datetime | None = None
+) -> list[LostJob]:
+    """Mark failed every running job whose runner is gone; return what was failed.
+    ``listening_since``: when this server started (see ``lost_jobs``)."""
     runners = {runner.name: runner for runner in store.runners.all()}
     failed = []
     # Deploy jobs run in the server, not on a runner: they follow their release.
     running = [job for job in store.jobs.with_status(Status.RUNNING) if job.kind != "deploy"]
-    for lost in lost_jobs(running, runners, now):
+    for lost in lost_jobs(running, runners, now, listening_since):
         try:
             store.jobs.change_status(
                 lost.job_id,

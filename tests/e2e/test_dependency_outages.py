@@ -1,7 +1,8 @@
 """Dependencies that go away under a live runner, then come back: Redis (kill -9 and a
-clean stop, for 5 s and for 60 s, in the middle of a job). Each time the runner says
-so, the job's pipeline ends honestly, and the same runner process, never restarted
-by hand, then runs the next pipeline to success.
+clean stop, for 5 s and for 60 s, in the middle of a job) and the Shipway server (60 s,
+the job ending meanwhile). Each time the runner says so, the job's pipeline ends
+honestly, and the same runner process, never restarted by hand, then runs the next
+pipeline to success.
 
 The outages are timed on purpose (that is the scenario); everything else waits on a
 condition, with bounds only a hang exceeds.
@@ -121,3 +122,32 @@ def test_a_runner_waits_out_redis(
     runs_the_next_pipeline(deployment, repository, runner, runner_name)
     assert "Redis at" in runner.log()
     assert "answers again" in runner.log()
+
+
+def test_a_runner_waits_out_the_server(
+    deployment: Deployment,
+    runner_name: str,
+    busybox: str,
+    repository: Repository,
+    docker_client: docker.DockerClient,
+) -> None:
+    server = deployment.start_server()
+    runner = deployment.start_runner(runner_name)
+    try:
+        deployment.add_project("app", repository.bare, "t/app", SECRET)
+        pipeline_id, job = held_job(deployment, repository)
+        server.kill()
+        said = f"Shipway server at {deployment.url} unreachable since"
+        wait_until(lambda: said in runner.log(), 60, "the runner logging that the server is away")
+        let_go(docker_client, job["id"])  # its last lines and its result wait for the server
+        time.sleep(60)  # the outage itself
+        server = deployment.start_server()
+        pipeline = finished(deployment, pipeline_id, timeout=180)
+        assert pipeline["status"] == "success", pipeline
+        log = job_log(deployment, job["id"])
+        assert "done\n" in log
+        assert log.endswith("Job succeeded\n")
+        runs_the_next_pipeline(deployment, repository, runner, runner_name)
+    finally:
+        runner.stop()
+        server.stop()
