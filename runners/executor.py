@@ -2,8 +2,9 @@
 
 Lifecycle of a job's container, whatever happens in between:
 create (labelled with the job and the runner) -> attach its stdin -> start -> send
-the workspace and the script as one tar stream, which the container unpacks with
-``tar`` before it runs the script -> stream its output -> wait -> remove.
+the workspace, the script and the secrets as one tar stream, which the container
+unpacks with ``tar`` before it runs the script (``runners.job_files``) -> stream its
+output -> wait -> remove.
 
 Why stdin and not ``put_archive`` or a bind mount: ``put_archive`` costs ~45 ms of
 the engine's per call (it re-executes dockerd to unpack) and made each job ~100 ms
@@ -29,7 +30,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import docker
@@ -39,18 +40,12 @@ from docker.models.containers import Container
 from pipelines.errors import ExternalError
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
+from runners.job_files import UNPACK_AND_RUN, job_tree, render_script
 
 LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
 LABEL_INSTALLATION = "io.shipway.installation"
-SCRIPT_PATH = "/shipway/script.sh"
 WORKSPACE = "/workspace"
-# What the container runs: unpack the tar arriving on stdin, then the job's script
-# with stdin closed, so a script never reads the tar's padding.
-UNPACK_AND_RUN = (
-    "command -v tar >/dev/null || { echo 'shipway: the image has no tar' >&2; exit 127; }; "
-    f"tar -xf - -C / && exec /bin/sh {SCRIPT_PATH} </dev/null"
-)
 
 
 @dataclass(frozen=True)
@@ -74,33 +69,6 @@ class ExecutionResult:
         if self.failure_reason is None:
             return FailureKind.SCRIPT_FAILURE
         return FailureKind.SYSTEM_FAILURE
-
-
-def render_script(lines: tuple[str, ...]) -> str:
-    """A POSIX shell script that echoes each command, then runs it, and stops at
-    the first failure. The commands are the pipeline file's own, by design; no
-    other text is put into the script."""
-    out = ["set -e"]
-    for line in lines:
-        shown = "$ " + line
-        out.append("printf '%s\\n' '" + shown.replace("'", "'\\''") + "'")
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def with_file(archive: bytes, name: str, content: bytes, mode: int = 0o755) -> bytes:
-    """``archive`` (an uncompressed tar) with one more file appended."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as out:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as source:
-            for member in source:
-                out.addfile(member, source.extractfile(member) if member.isfile() else None)
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        info.mode = mode
-        info.mtime = int(time.time())
-        out.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 def _raw_socket(attached: object) -> socket.socket:
@@ -178,13 +146,16 @@ class DockerExecutor:
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
         collect_globs: Sequence[str] = (),
+        secrets: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
         """Run the task's script in a workspace made of the tar ``workspace()``
         returns (paths under ``workspace/``); files matching ``collect_globs`` are
         read from the workspace once the script ended (``ExecutionResult.reports``).
         ``workspace`` is called once the container is starting, so a caller can
         fetch the source meanwhile; what it raises
-        propagates, after the container is removed.
+        propagates, after the container is removed. ``secrets`` reach the script as
+        environment variables by way of the stdin stream, never the container's
+        configuration (see ``runners.job_files``).
 
         Returns when the script ended, timed out or was canceled; the container is
         removed before this returns."""
@@ -207,12 +178,12 @@ class DockerExecutor:
         except docker.errors.APIError as exc:
             return ExecutionResult(None, f"could not create the container: {exc.explanation}")
         try:
-            script = render_script(task.script).encode()
+            script = render_script(task.script)
             attached = container.attach_socket(params={"stdin": 1, "stream": 1})
             stdin = _raw_socket(attached)
             try:
                 container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = with_file(workspace(), SCRIPT_PATH.lstrip("/"), script)
+                tree = job_tree(workspace(), script, secrets or {})
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
