@@ -23,11 +23,7 @@ itself cannot be reached.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import io
-import posixpath
 import socket
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,12 +36,12 @@ from docker.models.containers import Container
 from pipelines.errors import ExternalError
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
-from runners.job_files import UNPACK_AND_RUN, job_tree, render_script
+from runners.collect import collect
+from runners.job_files import UNPACK_AND_RUN, WORKSPACE, job_tree, render_script
 
 LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
 LABEL_INSTALLATION = "io.shipway.installation"
-WORKSPACE = "/workspace"
 
 
 @dataclass(frozen=True)
@@ -77,43 +73,6 @@ def _raw_socket(attached: object) -> socket.socket:
     if not isinstance(raw, socket.socket):
         raise ExternalError("this Docker connection cannot stream a workspace to a job")
     return raw
-
-
-MAX_REPORT_BYTES = 20 * 1024 * 1024
-
-
-def collect(container: Container, globs: list[str]) -> dict[str, bytes]:
-    """Files of the (stopped) container's workspace that match ``globs``; ``*`` also
-    crosses folders. Reads only the folders the globs start in, at most
-    ``MAX_REPORT_BYTES`` in all."""
-    found: dict[str, bytes] = {}
-    budget = MAX_REPORT_BYTES
-    for folder in sorted({_fixed_folder(glob) for glob in globs}):
-        try:
-            stream, _ = container.get_archive(posixpath.normpath(posixpath.join(WORKSPACE, folder)))
-        except docker.errors.NotFound:
-            continue
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            for member in archive:
-                # Members are named from the fetched folder's own name down.
-                inside = member.name.partition("/")[2]
-                path = posixpath.normpath(posixpath.join(folder, inside))
-                wanted = any(fnmatch.fnmatchcase(path, glob) for glob in globs)
-                if not member.isfile() or not wanted or member.size > budget:
-                    continue
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    found[path] = extracted.read()
-                    budget -= member.size
-    return found
-
-
-def _fixed_folder(glob: str) -> str:
-    """The folder a glob starts in: its part before the first wildcard, up to a '/'."""
-    head = glob
-    for wildcard in "*?[":
-        head = head.split(wildcard, 1)[0]
-    return head.rpartition("/")[0] or "."
 
 
 @dataclass(frozen=True)

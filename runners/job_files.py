@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from pipelines.errors import InvalidInput
 
+WORKSPACE = "/workspace"
 SCRIPT_PATH = "/shipway/script.sh"
 SECRETS_PATH = "/shipway/secrets.sh"
 # What the container runs: unpack the tar arriving on stdin, take in the secrets and
