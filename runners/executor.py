@@ -17,12 +17,15 @@ containers that :meth:`DockerExecutor.reap` removes when the runner starts again
 
 Docker errors are translated here, at the edge: callers see an
 :class:`ExecutionResult` with a reason, or :class:`ExternalError` when the engine
-itself cannot be reached.
+itself cannot be reached. An engine that goes away in the middle of a job (stopped,
+restarted) fails the job with that reason; the container it could not remove then
+is removed when the next job of the runner starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field, replace
 
 import docker
 import docker.errors
+import requests
+import urllib3
 from docker.models.containers import Container
 
 from pipelines.errors import ExternalError
@@ -39,9 +44,23 @@ from pipelines.status import FailureKind
 from runners.collect import collect
 from runners.job_files import UNPACK_AND_RUN, WORKSPACE, job_tree, render_script
 
+log = logging.getLogger(__name__)
+
 LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
 LABEL_INSTALLATION = "io.shipway.installation"
+# The SDK talks to the engine through requests and urllib3: these say that the engine
+# did not answer (or stopped answering mid-stream), not that it refused something.
+ENGINE_UNREACHABLE = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+
+
+def docker_client() -> docker.DockerClient:
+    """A client of the engine ``DOCKER_HOST`` names (the local one by default);
+    ExternalError when it does not answer."""
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise ExternalError(f"the Docker Engine is unreachable: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -117,7 +136,23 @@ class DockerExecutor:
         configuration (see ``runners.job_files``).
 
         Returns when the script ended, timed out or was canceled; the container is
-        removed before this returns."""
+        removed before this returns (or, when the engine went away, once the next
+        job of this runner starts)."""
+        try:
+            self._remove_leftovers()
+            return self._run(task, workspace, on_output, cancel, collect_globs, secrets or {})
+        except ENGINE_UNREACHABLE as exc:
+            return ExecutionResult(None, f"the Docker Engine became unreachable: {exc}")
+
+    def _run(
+        self,
+        task: JobTask,
+        workspace: Callable[[], bytes],
+        on_output: Callable[[bytes], None],
+        cancel: threading.Event,
+        collect_globs: Sequence[str],
+        secrets: Mapping[str, str],
+    ) -> ExecutionResult:
         missing = self._ensure_image(task.image)
         if missing is not None:
             return ExecutionResult(None, missing)
@@ -142,7 +177,7 @@ class DockerExecutor:
             stdin = _raw_socket(attached)
             try:
                 container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = job_tree(workspace(), script, secrets or {})
+                tree = job_tree(workspace(), script, secrets)
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -155,6 +190,8 @@ class DockerExecutor:
             if collect_globs and result.failure_reason != "canceled":
                 result = replace(result, reports=collect(container, list(collect_globs)))
             return result
+        except ENGINE_UNREACHABLE:
+            raise  # said by run()
         except (docker.errors.APIError, OSError) as exc:
             reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)
             return ExecutionResult(None, f"docker: {reason}")
@@ -213,6 +250,17 @@ class DockerExecutor:
         except docker.errors.APIError as exc:
             return f"image {image} is not on this runner and could not be pulled: {exc.explanation}"
 
+    def _remove_leftovers(self) -> None:
+        """Containers earlier jobs of this runner left, their engine gone before they
+        could be removed. A runner runs one job at a time, so none of them is live."""
+        try:
+            removed = self.reap()
+        except ExternalError as exc:
+            log.warning("containers earlier jobs left stay for now: %s", exc)
+            return
+        if removed:
+            log.warning("removed %d containers earlier jobs left behind", removed)
+
     def _remove(self, container: Container) -> None:
         try:
             container.remove(force=True, v=True)
@@ -220,6 +268,9 @@ class DockerExecutor:
             pass
         except docker.errors.APIError as exc:
             raise ExternalError(f"could not remove container {container.short_id}") from exc
+        except ENGINE_UNREACHABLE as exc:
+            # Nothing to wait for here: the next job's start removes it (reap).
+            log.warning("container %s stays for now: %s", container.short_id, exc)
 
     def reap(self, job_id: int | None = None) -> int:
         """Remove containers a previous life of this runner left behind (or those of

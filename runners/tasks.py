@@ -17,7 +17,7 @@ from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
 from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.discovery.traffic import EtcdTraffic, bridge_gateway
-from runners.executor import DockerExecutor, ExecutionResult
+from runners.executor import DockerExecutor, ExecutionResult, docker_client
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
 from runners.reporting import LogShipper, ServerClient
@@ -79,7 +79,7 @@ def _execute(
         # The source is fetched while the container is created and starts.
         with ThreadPoolExecutor(max_workers=1) as pool:
             source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
-            client = docker.from_env()
+            client = docker_client()
             try:
                 result = DockerExecutor(client, settings.owner).run(
                     task, source.result, shipper.write, canceled, junit_globs(task), secrets
@@ -102,7 +102,7 @@ def _build_image(
     shipper.write_text(f"Building the image of {task.project} at {task.sha[:12]}\n")
     mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
-        client = docker.from_env()
+        client = docker_client()
         try:
             builder = ImageBuilder(client, settings.registry, shipper.write_text, canceled)
             result, image = builder.run(
@@ -129,7 +129,7 @@ def _scan(
     mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
         workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
-        client = docker.from_env()
+        client = docker_client()
         try:
             return run_scan(
                 client, settings.owner, task, secrets, workspace, shipper, canceled, server
