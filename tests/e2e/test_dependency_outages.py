@@ -11,6 +11,7 @@ condition, with bounds only a hang exceeds.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +144,34 @@ def test_a_runner_waits_out_redis(
     runs_the_next_pipeline(deployment, repository, runner, runner_name)
     assert "Redis at" in runner.log()
     assert "answers again" in runner.log()
+
+
+@pytest.mark.parametrize("asked", ["while the job runs", "after the job"])
+def test_a_runner_still_stops_on_request_while_redis_is_away(
+    deployment: Deployment,
+    own_redis: RedisServer,
+    project: None,
+    runner: ShipwayProcess,
+    runner_name: str,
+    repository: Repository,
+    docker_client: docker.DockerClient,
+    asked: str,
+) -> None:
+    pipeline_id, job = held_job(deployment, repository)
+    own_redis.kill()
+    said = f"Redis at 127.0.0.1:{own_redis.port} unreachable since"
+    wait_until(lambda: said in runner.log(), 60, "the runner logging that Redis is away")
+    if asked == "while the job runs":
+        runner.process.send_signal(signal.SIGTERM)  # warm: the job may finish
+        wait_until(lambda: "warm shut down requested" in runner.log(), 30, "the warm stop")
+    let_go(docker_client, job["id"])
+    assert finished(deployment, pipeline_id, timeout=120)["status"] == "success"
+    if asked == "after the job":
+        # Its worker's loop ended (RQ could not record the job's end): it waits for
+        # Redis, with no job to let finish, so a stop is at once.
+        wait_until(lambda: "a new worker starts once" in runner.log(), 60, "the wait for Redis")
+        runner.process.send_signal(signal.SIGTERM)
+    assert runner.process.wait(60) == 0, runner.log()
 
 
 def test_a_runner_waits_out_the_server(
