@@ -21,6 +21,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from types import FrameType
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 PING_SECONDS = 2.0
 MAX_PAUSE_SECONDS = 5.0  # the longest pause between attempts to reach Redis again
+# A worker whose loop ends sooner than this after it started ended on something
+# else than an outage, maybe again and again: the next waits longer each time.
+SHORT_LIFE_SECONDS = 30.0
 
 JobProcessDied = Callable[[RqJob, int, int, Any], None]
 
@@ -129,6 +133,7 @@ class Supervisor:
         self.job_process_died = job_process_died
         self._worker: PatientWorker | None = None
         self._stop_asked = threading.Event()
+        self._restart_pause = 0.0
 
     def current_job_id(self) -> int | None:
         """The Shipway job the worker executes now, read without Redis (RQ's own
@@ -148,6 +153,7 @@ class Supervisor:
             except REDIS_DOWN:
                 worker = None
             if worker is not None:
+                started = time.monotonic()
                 self._worker = worker
                 trouble: BaseException | None = None
                 try:
@@ -162,6 +168,10 @@ class Supervisor:
                     trouble or "see above",
                     self.watch.where,
                 )
+                if time.monotonic() - started < SHORT_LIFE_SECONDS:
+                    self._restart_pause = min(max(self._restart_pause * 2, 0.5), 60.0)
+                else:
+                    self._restart_pause = 0.0
             self._await_redis()
             connection.close()
         return worked
@@ -188,6 +198,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._ask_to_stop)
         signal.signal(signal.SIGINT, self._ask_to_stop)
         self._end_subscription()
+        self._stop_asked.wait(self._restart_pause)  # no loop of quick restarts
         pause = 0.5
         while not self._stop_asked.is_set() and not self.watch.answers():
             self._stop_asked.wait(pause)
