@@ -45,6 +45,10 @@ def lost_jobs(
     now: datetime,
     heard_since: datetime | None = None,
 ) -> list[LostJob]:
+    """``heard_since``: since when the server could record heartbeats (its start, or
+    its database's return). Silence before it is not counted: heartbeats sent while
+    it could not hear never arrived, and a job that ended meanwhile is reported once
+    it is back."""
     lost = []
     for job in running:
         started = job.started_at or job.created_at

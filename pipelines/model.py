@@ -195,6 +195,9 @@ class Runner:
     current_job_id: int | None
     first_seen: datetime
     last_seen: datetime
+    # What keeps it from working, in its own words ("Redis at ... unreachable since
+    # ..."); None when all it needs answers.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Lifecycle of a job's container, whatever happens in between:
 create (labelled with the job and the runner) -> attach its stdin -> start -> send
-the workspace and the script as one tar stream, which the container unpacks with
-``tar`` before it runs the script -> stream its output -> wait -> remove.
+the workspace, the script and the secrets as one tar stream, which the container
+unpacks with ``tar`` before it runs the script (``runners.job_files``) -> stream its
+output -> wait -> remove.
 
 Why stdin and not ``put_archive`` or a bind mount: ``put_archive`` costs ~45 ms of
 the engine's per call (it re-executes dockerd to unpack) and made each job ~100 ms
@@ -16,41 +17,50 @@ containers that :meth:`DockerExecutor.reap` removes when the runner starts again
 
 Docker errors are translated here, at the edge: callers see an
 :class:`ExecutionResult` with a reason, or :class:`ExternalError` when the engine
-itself cannot be reached.
+itself cannot be reached. An engine that goes away in the middle of a job (stopped,
+restarted) fails the job with that reason; the container it could not remove then
+is removed when the next job of the runner starts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import io
-import posixpath
+import logging
 import socket
-import tarfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import docker
 import docker.errors
+import requests
+import urllib3
 from docker.models.containers import Container
 
 from pipelines.errors import ExternalError
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
+from runners.collect import collect
+from runners.job_files import UNPACK_AND_RUN, WORKSPACE, job_tree, render_script
+
+log = logging.getLogger(__name__)
 
 LABEL_JOB = "io.shipway.job"
 LABEL_RUNNER = "io.shipway.runner"
 LABEL_INSTALLATION = "io.shipway.installation"
-SCRIPT_PATH = "/shipway/script.sh"
-WORKSPACE = "/workspace"
-# What the container runs: unpack the tar arriving on stdin, then the job's script
-# with stdin closed, so a script never reads the tar's padding.
-UNPACK_AND_RUN = (
-    "command -v tar >/dev/null || { echo 'shipway: the image has no tar' >&2; exit 127; }; "
-    f"tar -xf - -C / && exec /bin/sh {SCRIPT_PATH} </dev/null"
-)
+# The SDK talks to the engine through requests and urllib3: these say that the engine
+# did not answer (or stopped answering mid-stream), not that it refused something.
+ENGINE_UNREACHABLE = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
+
+
+def docker_client() -> docker.DockerClient:
+    """A client of the engine ``DOCKER_HOST`` names (the local one by default);
+    ExternalError when it does not answer."""
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise ExternalError(f"the Docker Engine is unreachable: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -76,76 +86,12 @@ class ExecutionResult:
         return FailureKind.SYSTEM_FAILURE
 
 
-def render_script(lines: tuple[str, ...]) -> str:
-    """A POSIX shell script that echoes each command, then runs it, and stops at
-    the first failure. The commands are the pipeline file's own, by design; no
-    other text is put into the script."""
-    out = ["set -e"]
-    for line in lines:
-        shown = "$ " + line
-        out.append("printf '%s\\n' '" + shown.replace("'", "'\\''") + "'")
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def with_file(archive: bytes, name: str, content: bytes, mode: int = 0o755) -> bytes:
-    """``archive`` (an uncompressed tar) with one more file appended."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as out:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as source:
-            for member in source:
-                out.addfile(member, source.extractfile(member) if member.isfile() else None)
-        info = tarfile.TarInfo(name)
-        info.size = len(content)
-        info.mode = mode
-        info.mtime = int(time.time())
-        out.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
 def _raw_socket(attached: object) -> socket.socket:
     """The socket under what ``attach_socket`` returns (a SocketIO on unix and TCP)."""
     raw = getattr(attached, "_sock", attached)
     if not isinstance(raw, socket.socket):
         raise ExternalError("this Docker connection cannot stream a workspace to a job")
     return raw
-
-
-MAX_REPORT_BYTES = 20 * 1024 * 1024
-
-
-def collect(container: Container, globs: list[str]) -> dict[str, bytes]:
-    """Files of the (stopped) container's workspace that match ``globs``; ``*`` also
-    crosses folders. Reads only the folders the globs start in, at most
-    ``MAX_REPORT_BYTES`` in all."""
-    found: dict[str, bytes] = {}
-    budget = MAX_REPORT_BYTES
-    for folder in sorted({_fixed_folder(glob) for glob in globs}):
-        try:
-            stream, _ = container.get_archive(posixpath.normpath(posixpath.join(WORKSPACE, folder)))
-        except docker.errors.NotFound:
-            continue
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            for member in archive:
-                # Members are named from the fetched folder's own name down.
-                inside = member.name.partition("/")[2]
-                path = posixpath.normpath(posixpath.join(folder, inside))
-                wanted = any(fnmatch.fnmatchcase(path, glob) for glob in globs)
-                if not member.isfile() or not wanted or member.size > budget:
-                    continue
-                extracted = archive.extractfile(member)
-                if extracted is not None:
-                    found[path] = extracted.read()
-                    budget -= member.size
-    return found
-
-
-def _fixed_folder(glob: str) -> str:
-    """The folder a glob starts in: its part before the first wildcard, up to a '/'."""
-    head = glob
-    for wildcard in "*?[":
-        head = head.split(wildcard, 1)[0]
-    return head.rpartition("/")[0] or "."
 
 
 @dataclass(frozen=True)
@@ -178,16 +124,35 @@ class DockerExecutor:
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
         collect_globs: Sequence[str] = (),
+        secrets: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
         """Run the task's script in a workspace made of the tar ``workspace()``
         returns (paths under ``workspace/``); files matching ``collect_globs`` are
         read from the workspace once the script ended (``ExecutionResult.reports``).
         ``workspace`` is called once the container is starting, so a caller can
         fetch the source meanwhile; what it raises
-        propagates, after the container is removed.
+        propagates, after the container is removed. ``secrets`` reach the script as
+        environment variables by way of the stdin stream, never the container's
+        configuration (see ``runners.job_files``).
 
         Returns when the script ended, timed out or was canceled; the container is
-        removed before this returns."""
+        removed before this returns (or, when the engine went away, once the next
+        job of this runner starts)."""
+        try:
+            self._remove_leftovers()
+            return self._run(task, workspace, on_output, cancel, collect_globs, secrets or {})
+        except ENGINE_UNREACHABLE as exc:
+            return ExecutionResult(None, f"the Docker Engine became unreachable: {exc}")
+
+    def _run(
+        self,
+        task: JobTask,
+        workspace: Callable[[], bytes],
+        on_output: Callable[[bytes], None],
+        cancel: threading.Event,
+        collect_globs: Sequence[str],
+        secrets: Mapping[str, str],
+    ) -> ExecutionResult:
         missing = self._ensure_image(task.image)
         if missing is not None:
             return ExecutionResult(None, missing)
@@ -207,12 +172,12 @@ class DockerExecutor:
         except docker.errors.APIError as exc:
             return ExecutionResult(None, f"could not create the container: {exc.explanation}")
         try:
-            script = render_script(task.script).encode()
+            script = render_script(task.script)
             attached = container.attach_socket(params={"stdin": 1, "stream": 1})
             stdin = _raw_socket(attached)
             try:
                 container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = with_file(workspace(), SCRIPT_PATH.lstrip("/"), script)
+                tree = job_tree(workspace(), script, secrets)
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -225,6 +190,8 @@ class DockerExecutor:
             if collect_globs and result.failure_reason != "canceled":
                 result = replace(result, reports=collect(container, list(collect_globs)))
             return result
+        except ENGINE_UNREACHABLE:
+            raise  # said by run()
         except (docker.errors.APIError, OSError) as exc:
             reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)
             return ExecutionResult(None, f"docker: {reason}")
@@ -283,6 +250,17 @@ class DockerExecutor:
         except docker.errors.APIError as exc:
             return f"image {image} is not on this runner and could not be pulled: {exc.explanation}"
 
+    def _remove_leftovers(self) -> None:
+        """Containers earlier jobs of this runner left, their engine gone before they
+        could be removed. A runner runs one job at a time, so none of them is live."""
+        try:
+            removed = self.reap()
+        except ExternalError as exc:
+            log.warning("containers earlier jobs left stay for now: %s", exc)
+            return
+        if removed:
+            log.warning("removed %d containers earlier jobs left behind", removed)
+
     def _remove(self, container: Container) -> None:
         try:
             container.remove(force=True, v=True)
@@ -290,6 +268,9 @@ class DockerExecutor:
             pass
         except docker.errors.APIError as exc:
             raise ExternalError(f"could not remove container {container.short_id}") from exc
+        except ENGINE_UNREACHABLE as exc:
+            # Nothing to wait for here: the next job's start removes it (reap).
+            log.warning("container %s stays for now: %s", container.short_id, exc)
 
     def reap(self, job_id: int | None = None) -> int:
         """Remove containers a previous life of this runner left behind (or those of

@@ -31,7 +31,8 @@ import docker.errors
 from pipelines.image_spec import app_dockerfile, middleware_dockerfile, middleware_tag
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
-from runners.executor import ExecutionResult, with_file
+from runners.executor import ExecutionResult
+from runners.job_files import with_file
 
 MIDDLEWARE_REPOSITORY = "shipway-middleware"
 APP_DOCKERFILE = ".shipway.Dockerfile"

@@ -86,7 +86,8 @@ class OperationsListener:
             try:
                 popped = connection.blpop(self.keys, timeout=1)
             except redis.RedisError as exc:
-                log.warning("operations: Redis is unreachable: %s", exc)
+                # Said once, with since when, by the runner's Redis watch.
+                log.debug("operations: Redis is unreachable: %s", exc)
                 self._stop.wait(1)
                 continue
             if popped is None:

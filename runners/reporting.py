@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from pipelines.errors import Conflict, ExternalError
+from pipelines.job_log import split_for_append
 from pipelines.masking import Masker
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,25 @@ class ServerClient:
         self.http.close()
 
     def heartbeat(
-        self, runner: str, queues: list[str], host: str, pid: int, job_id: int | None
+        self,
+        runner: str,
+        queues: list[str],
+        host: str,
+        pid: int,
+        job_id: int | None,
+        problem: str | None = None,
     ) -> None:
-        """One heartbeat, tried once: the next one comes soon anyway."""
-        body = {"runner": runner, "queues": queues, "host": host, "pid": pid, "job_id": job_id}
-        try:
-            self.http.post("/api/runner/heartbeat", json=body).raise_for_status()
-        except httpx.HTTPError as exc:
-            log.warning("heartbeat not delivered: %s", exc)
+        """One heartbeat, tried once: the next one comes soon anyway. Raises
+        httpx.HTTPError when it was not delivered."""
+        body = {
+            "runner": runner,
+            "queues": queues,
+            "host": host,
+            "pid": pid,
+            "job_id": job_id,
+            "problem": problem,
+        }
+        self.http.post("/api/runner/heartbeat", json=body).raise_for_status()
 
     def start(self, job_id: int, runner: str) -> dict[str, str] | None:
         """Claim the job: the values of its secrets, or None when the server says
@@ -202,10 +214,13 @@ class LogShipper:
 
     ``write`` never blocks on the network. Bytes are decoded as UTF-8 across chunk
     boundaries, and secret values are masked before anything leaves the runner,
-    also when a value arrives split across chunks. When the server closes the log
-    (the job was canceled), ``on_closed`` is set and later output is dropped; a job
-    that prints nothing is asked about every ``poll_seconds`` with an empty append,
-    so a cancel reaches it within about that long."""
+    also when a value arrives split across chunks. A batch larger than the server
+    takes in one append goes in several (``pipelines.job_log``). Text the server
+    refuses is never dropped silently: the log says, where it is missing, how much
+    is missing and why. When the server closes the log (the job was canceled),
+    ``on_closed`` is set and later output is dropped; a job that prints nothing is
+    asked about every ``poll_seconds`` with an empty append, so a cancel reaches it
+    within about that long."""
 
     def __init__(
         self,
@@ -266,10 +281,31 @@ class LogShipper:
         idle = time.monotonic() - self._last_call >= self.poll_seconds
         if not text and not (idle and not self._closing):
             return
+        for piece in split_for_append(text) or [""]:
+            if not self._append(piece):
+                break
+        self._last_call = time.monotonic()
+
+    def _append(self, text: str) -> bool:
+        """Send one piece at the current offset; False once the log is closed."""
         try:
             self.offset = self.server.append_log(self.job_id, self.offset, text)
         except Conflict:
             self.on_closed.set()
+            return False
+        except ExternalError as exc:
+            log.error("job %s: %d characters of log not stored: %s", self.job_id, len(text), exc)
+            return self._mark_gap(len(text), exc)
+        return True
+
+    def _mark_gap(self, missing: int, why: ExternalError) -> bool:
+        """Put in the log, where text is missing, how much and why."""
+        notice = f"\n[shipway: {missing} characters of output are missing here: {why}]\n"
+        try:
+            self.offset = self.server.append_log(self.job_id, self.offset, notice)
+        except Conflict:
+            self.on_closed.set()
+            return False
         except ExternalError:
-            log.exception("job %s: lost %d characters of log", self.job_id, len(text))
-        self._last_call = time.monotonic()
+            log.exception("job %s: the gap's notice was refused too", self.job_id)
+        return True

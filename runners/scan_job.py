@@ -16,6 +16,7 @@ import io
 import shlex
 import tarfile
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
 
 import docker
@@ -49,10 +50,9 @@ def scan_script(analysers: list[str], paths: list[str]) -> tuple[str, ...]:
     )
 
 
-def sonar_settings(task: JobTask) -> tuple[str, str] | None:
+def sonar_settings(task: JobTask, secrets: Mapping[str, str]) -> tuple[str, str] | None:
     """SonarQube's URL and token, when the job has both (a variable and a secret)."""
-    environment = task.environment()
-    host, token = environment.get("SONAR_HOST_URL"), environment.get("SONAR_TOKEN")
+    host, token = task.environment().get("SONAR_HOST_URL"), secrets.get("SONAR_TOKEN")
     return (host, token) if host and token else None
 
 
@@ -60,6 +60,7 @@ def run_sonar_scan(
     client: docker.DockerClient,
     owner: ContainerOwner,
     task: JobTask,
+    secrets: Mapping[str, str],
     workspace: bytes,
     shipper: LogShipper,
     canceled: threading.Event,
@@ -82,6 +83,7 @@ def run_sonar_scan(
         shipper.write,
         canceled,
         [f"{OUTPUT}/report-task.txt"],
+        secrets,
     )
     if not result.succeeded:
         return result
@@ -107,15 +109,18 @@ def run_scan(
     client: docker.DockerClient,
     owner: ContainerOwner,
     task: JobTask,
+    secrets: Mapping[str, str],
     workspace: bytes,
     shipper: LogShipper,
     canceled: threading.Event,
     server: ServerClient,
 ) -> ExecutionResult:
-    sonar = sonar_settings(task)
+    sonar = sonar_settings(task, secrets)
     if sonar is not None:
         host, token = sonar
-        return run_sonar_scan(client, owner, task, workspace, shipper, canceled, host, token)
+        return run_sonar_scan(
+            client, owner, task, secrets, workspace, shipper, canceled, host, token
+        )
     settings = task.settings or {}
     analysers = list(settings.get("analysers") or fitting_analysers(workspace))
     if not analysers:
@@ -132,6 +137,7 @@ def run_scan(
         shipper.write,
         canceled,
         [f"{OUTPUT}/*.json"],
+        secrets,
     )
     if not result.succeeded:
         return result

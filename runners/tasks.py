@@ -6,7 +6,6 @@ import logging
 import threading
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 import docker
@@ -18,7 +17,7 @@ from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
 from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.discovery.traffic import EtcdTraffic, bridge_gateway
-from runners.executor import DockerExecutor, ExecutionResult
+from runners.executor import DockerExecutor, ExecutionResult, docker_client
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
 from runners.reporting import LogShipper, ServerClient
@@ -39,16 +38,16 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
             return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
         canceled = threading.Event()
         shipper = LogShipper(server, task.job_id, canceled, secrets=secrets.values())
-        # Secrets reach the container as environment variables, like variables;
-        # the task in the queue never holds them.
-        with_secrets = replace(task, variables={**task.variables, **secrets})
+        # Secrets reach the job's script as environment variables, by way of its
+        # container's stdin (runners.job_files); the task in the queue never holds
+        # them, and neither does the container's configuration.
         try:
             if task.kind == "image":
-                result = _build_image(settings, with_secrets, shipper, canceled, server)
+                result = _build_image(settings, task, shipper, canceled, server)
             elif task.kind == "scan":
-                result = _scan(settings, with_secrets, shipper, canceled, server)
+                result = _scan(settings, task, secrets, shipper, canceled, server)
             else:
-                result = _execute(settings, with_secrets, shipper, canceled)
+                result = _execute(settings, task, secrets, shipper, canceled)
                 result = _upload_reports(task, result, shipper, server)
             _say_result(shipper, result)
         finally:
@@ -66,7 +65,11 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _execute(
-    settings: RunnerSettings, task: JobTask, shipper: LogShipper, canceled: threading.Event
+    settings: RunnerSettings,
+    task: JobTask,
+    secrets: dict[str, str],
+    shipper: LogShipper,
+    canceled: threading.Event,
 ) -> ExecutionResult:
     say = shipper.write_text
     say(f"Running on {settings.name}\n")
@@ -76,10 +79,10 @@ def _execute(
         # The source is fetched while the container is created and starts.
         with ThreadPoolExecutor(max_workers=1) as pool:
             source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
-            client = docker.from_env()
+            client = docker_client()
             try:
                 result = DockerExecutor(client, settings.owner).run(
-                    task, source.result, shipper.write, canceled, junit_globs(task)
+                    task, source.result, shipper.write, canceled, junit_globs(task), secrets
                 )
             finally:
                 client.close()
@@ -99,7 +102,7 @@ def _build_image(
     shipper.write_text(f"Building the image of {task.project} at {task.sha[:12]}\n")
     mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
-        client = docker.from_env()
+        client = docker_client()
         try:
             builder = ImageBuilder(client, settings.registry, shipper.write_text, canceled)
             result, image = builder.run(
@@ -117,6 +120,7 @@ def _build_image(
 def _scan(
     settings: RunnerSettings,
     task: JobTask,
+    secrets: dict[str, str],
     shipper: LogShipper,
     canceled: threading.Event,
     server: ServerClient,
@@ -125,9 +129,11 @@ def _scan(
     mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
         workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
-        client = docker.from_env()
+        client = docker_client()
         try:
-            return run_scan(client, settings.owner, task, workspace, shipper, canceled, server)
+            return run_scan(
+                client, settings.owner, task, secrets, workspace, shipper, canceled, server
+            )
         finally:
             client.close()
     except (ShipwayError, docker.errors.DockerException) as exc:

@@ -115,4 +115,5 @@ def runner_json(runner: Runner, online: bool) -> dict[str, Any]:
         "online": online,
         "first_seen": _time(runner.first_seen),
         "last_seen": _time(runner.last_seen),
+        "problem": runner.problem,
     }

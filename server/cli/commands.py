@@ -209,10 +209,11 @@ def runners(api: ApiClient, args: Namespace) -> int:
             str(r["current_job_id"] or "-"),
             r["host"],
             r["last_seen"][:19],
+            r.get("problem") or "-",
         ]
         for r in found
     ]
-    table(rows, ["NAME", "STATE", "QUEUES", "JOB", "HOST", "LAST HEARTBEAT"])
+    table(rows, ["NAME", "STATE", "QUEUES", "JOB", "HOST", "LAST HEARTBEAT", "PROBLEM"])
     return 0
 
 

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
+from pipelines.job_log import MAX_APPEND_BYTES
 from pipelines.model import BuiltImage
 from pipelines.release import InstanceStatus, ReleaseStatus
 from pipelines.status import FailureKind
@@ -34,8 +35,6 @@ from server.usecases.report import append_log, finish_job, record_image, start_j
 from server.usecases.runner_liveness import record_heartbeat
 from server.usecases.scan_reports import MAX_SCAN_BYTES, attach_scan, judge_scan
 
-MAX_LOG_APPEND_BYTES = 4 * 1024 * 1024
-
 
 class StartIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +50,7 @@ class HeartbeatIn(BaseModel):
     host: str = Field(min_length=1, max_length=255)
     pid: int = Field(ge=1, le=INTEGER_MAX)
     job_id: int | None = Field(default=None, ge=1, le=INTEGER_MAX)
+    problem: str | None = Field(default=None, max_length=2000)  # what it waits for
 
 
 class ImageIn(BaseModel):
@@ -83,6 +83,7 @@ async def heartbeat(request: Request) -> JSONResponse:
         body.host,
         body.pid,
         body.job_id,
+        body.problem,
     )
     return JSONResponse({"runner": runner.name, "last_seen": runner.last_seen.isoformat()})
 
@@ -104,7 +105,7 @@ async def append(request: Request) -> JSONResponse:
     raw_offset = request.query_params.get("offset", "")
     if not raw_offset.isdigit():
         raise PayloadError("offset must be a whole number", "offset")
-    body = await read_body(request, MAX_LOG_APPEND_BYTES)
+    body = await read_body(request, MAX_APPEND_BYTES)
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:

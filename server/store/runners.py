@@ -20,6 +20,7 @@ def _runner(row: sa.Row[Any]) -> Runner:
         current_job_id=values["current_job_id"],
         first_seen=values["first_seen"],
         last_seen=values["last_seen"],
+        problem=values["problem"],
     )
 
 
@@ -28,7 +29,13 @@ class RunnerRepository:
         self.engine = engine
 
     def heartbeat(
-        self, name: str, queues: tuple[str, ...], host: str, pid: int, current_job_id: int | None
+        self,
+        name: str,
+        queues: tuple[str, ...],
+        host: str,
+        pid: int,
+        current_job_id: int | None,
+        problem: str | None = None,
     ) -> Runner:
         """Record a heartbeat; the first one of a name registers the runner."""
         now = utcnow()
@@ -38,6 +45,7 @@ class RunnerRepository:
             "pid": pid,
             "current_job_id": current_job_id,
             "last_seen": now,
+            "problem": problem,
         }
         with self.engine.begin() as conn:
             updated = conn.execute(runners.update().where(runners.c.name == name).values(values))

@@ -146,6 +146,7 @@ runners = sa.Table(
     sa.Column("current_job_id", sa.Integer, nullable=True),
     sa.Column("first_seen", UtcDateTime, nullable=False),
     sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("problem", sa.Text, nullable=True),
 )
 
 secrets = sa.Table(

@@ -12,9 +12,15 @@ from server.store import Store
 
 
 def record_heartbeat(
-    store: Store, name: str, queues: tuple[str, ...], host: str, pid: int, job_id: int | None
+    store: Store,
+    name: str,
+    queues: tuple[str, ...],
+    host: str,
+    pid: int,
+    job_id: int | None,
+    problem: str | None = None,
 ) -> Runner:
-    return store.runners.heartbeat(name, queues, host, pid, job_id)
+    return store.runners.heartbeat(name, queues, host, pid, job_id, problem)
 
 
 def fail_lost_jobs(

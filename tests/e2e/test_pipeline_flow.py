@@ -3,6 +3,7 @@ retries by hand and automatic, cancel of a running container, secrets masked."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 
@@ -315,3 +316,49 @@ def test_secret_values_never_reach_a_log(
             assert TOKEN not in dumped, key
     finally:
         queued.close()
+
+
+# Quotes, $, a backquote, a backslash, a newline and runs of spaces: all must arrive.
+TRICKY = 'it\'s "quoted" $HOME `uname` \\ back\nsecond  line  with  spaces '
+
+
+def test_secret_values_reach_the_job_but_never_its_containers_configuration(
+    deployment: Deployment,
+    project: str,
+    runner: ShipwayProcess,
+    repository: Repository,
+    docker_client: docker.DockerClient,
+) -> None:
+    stored = deployment.cli_with_input(TRICKY, "secret", "set", "app", "TRICKY")
+    assert stored.returncode == 0, stored.stderr
+    repository.commit(
+        {
+            ".shipway.yml": HEAD
+            + """
+  reads:
+    secrets: [TRICKY]
+    script:
+      - printf '%s' "$TRICKY" | sha256sum
+      - test ! -e /shipway/secrets.sh
+      - 'until [ -e /tmp/go ]; do sleep 0.1; done'
+"""
+        }
+    )
+    pipeline_id = pushed_pipeline(repository.push())
+    job = wait_for_job(deployment, pipeline_id, "reads", "running")
+    filters = job_containers(job["id"])
+    wait_until(lambda: bool(docker_client.containers.list(filters=filters)), 60, "its container")
+    (container,) = docker_client.containers.list(filters=filters)
+    # While the job runs: neither its configuration nor its files hold the value.
+    container.reload()  # attrs: what docker inspect shows
+    inspected = json.dumps(container.attrs)
+    for piece in (TRICKY, *TRICKY.splitlines(), json.dumps(TRICKY)[1:-1]):
+        assert piece not in inspected
+    assert not any(entry.startswith("TRICKY=") for entry in container.attrs["Config"]["Env"])
+    assert container.exec_run(["test", "-e", "/shipway/secrets.sh"]).exit_code == 1
+    assert container.exec_run(["touch", "/tmp/go"]).exit_code == 0
+    pipeline = finished(deployment, pipeline_id)
+    assert pipeline["status"] == "success", pipeline
+    log = job_log(deployment, job["id"])
+    assert hashlib.sha256(TRICKY.encode()).hexdigest() in log  # read whole, byte for byte
+    assert "second  line" not in log

@@ -136,3 +136,21 @@ def test_a_job_lost_with_its_runner_is_retried_when_it_allows(
         if second is not None:
             second.stop()
         remove_runner_containers(docker_client, f"{runner_name}-2")
+
+
+def test_a_killed_runner_starts_again_under_its_name_at_once(
+    deployment: Deployment, project: None, runner_name: str, busybox: str, repository: Repository
+) -> None:
+    # RQ keeps a killed worker's record for minutes and refuses a worker of the
+    # same name meanwhile; the runner clears the record of its own earlier life.
+    first = deployment.start_runner(runner_name)
+    wait_until(lambda: "Listening on build" in first.log(), 60, "the runner listening")
+    kill_tree(first)
+    again = deployment.start_runner(runner_name)
+    try:
+        repository.commit({".shipway.yml": pipeline_file(("unit", "test", ["echo again"]))})
+        pipeline = finished(deployment, pushed_pipeline(repository.push()), timeout=120)
+        assert pipeline["status"] == "success", again.log()
+        assert pipeline["jobs"][0]["runner"] == runner_name
+    finally:
+        again.stop()

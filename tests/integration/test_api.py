@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -601,3 +602,24 @@ def test_a_release_mode_is_authenticated_before_its_body_is_read(client: TestCli
             "/api/releases/1/mode", json={"pause_mode": "bogus"}, headers=headers
         )
         assert response.status_code == 401, response.text
+
+
+def test_a_runner_says_what_it_waits_for_in_its_heartbeat(client: TestClient) -> None:
+    def beat(problem: str | None) -> dict[str, Any]:
+        body = {"runner": "r1", "queues": ["build"], "host": "h", "pid": 7, "job_id": None}
+        answer = client.post(
+            "/api/runner/heartbeat", json={**body, "problem": problem}, headers=RUNNER
+        )
+        assert answer.status_code == 200, answer.text
+        (listed,) = client.get("/api/runners", headers=API).json()
+        return dict(listed)
+
+    waiting = "Redis at 127.0.0.1:6379 unreachable since 2026-01-01 12:00:00 UTC, retrying"
+    assert beat(waiting)["problem"] == waiting
+    assert beat(None)["problem"] is None  # said no more once Redis answers
+    too_long = client.post(
+        "/api/runner/heartbeat",
+        json={"runner": "r1", "queues": ["build"], "host": "h", "pid": 7, "problem": "x" * 2001},
+        headers=RUNNER,
+    )
+    assert (too_long.status_code, too_long.json()["field"]) == (400, "problem")

@@ -52,8 +52,12 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
 
 @dataclass
 class RedisServer:
+    """redis-server without persistence: a restart starts it empty, as after a crash
+    of a Redis that kept nothing (the worst case for the queue)."""
+
     port: int
     process: subprocess.Popen[bytes]
+    workdir: Path
 
     @property
     def url(self) -> str:
@@ -62,6 +66,10 @@ class RedisServer:
     @classmethod
     def start(cls, workdir: Path, port: int | None = None) -> RedisServer:
         port = port or free_port()
+        return cls(port, cls._launch(workdir, port), workdir)
+
+    @staticmethod
+    def _launch(workdir: Path, port: int) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             [
                 "redis-server",
@@ -86,12 +94,25 @@ class RedisServer:
             except redis.ConnectionError:
                 return False
 
-        wait_until(answers, 60, "redis-server start")
-        client.close()
-        return cls(port, process)
+        try:
+            wait_until(answers, 60, "redis-server start")
+        finally:
+            client.close()
+        return process
 
     def stop(self) -> None:
+        """A clean stop (SIGTERM: Redis shuts down and closes its connections)."""
         stop_process(self.process)
+
+    def kill(self) -> None:
+        """kill -9: connections drop without a word, as when its host dies."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        """Start again on the same port, after ``stop`` or ``kill``: clients find it
+        where they left it."""
+        self.process = self._launch(self.workdir, self.port)
 
 
 @dataclass
@@ -264,12 +285,12 @@ class Deployment:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, *args: str) -> ShipwayProcess:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> ShipwayProcess:
         log_path = self.root / f"{name}.log"
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "server.cli.main", *args],
-                env=self.env(),
+                env={**self.env(), **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -290,11 +311,14 @@ class Deployment:
         wait_until(healthy, 60, "server start")
         return server
 
-    def start_runner(self, name: str, *queues: str) -> ShipwayProcess:
+    def start_runner(
+        self, name: str, *queues: str, env: dict[str, str] | None = None
+    ) -> ShipwayProcess:
+        """``env``: settings of this runner alone (another Docker Engine, say)."""
         args = ["runner", "--name", name]
         for queue in queues or ("build",):
             args += ["--queue", queue]
-        return self._spawn(f"runner-{name}", *args)
+        return self._spawn(f"runner-{name}", *args, env=env)
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return self.cli_with_input("", *args, timeout=timeout)

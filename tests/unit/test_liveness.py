@@ -48,6 +48,16 @@ def test_a_job_that_just_started_is_given_time() -> None:
     assert lost_jobs([running(1, NOW - timedelta(seconds=2))], {}, NOW) == []
 
 
+def test_no_runner_is_judged_until_the_server_has_listened_long_enough() -> None:
+    # The server was down: the heartbeats of a live runner did not arrive.
+    silent = {"r1": runner(LONG_AGO, 1)}
+    just_started = NOW - timedelta(seconds=3)
+    assert lost_jobs([running(1, LONG_AGO)], silent, NOW, heard_since=just_started) == []
+    listened = NOW - OFFLINE_AFTER - timedelta(seconds=1)
+    (lost,) = lost_jobs([running(1, LONG_AGO)], silent, NOW, heard_since=listened)
+    assert lost.reason == "runner lost: no heartbeat from r1"
+
+
 def test_an_unknown_runner_loses_the_job() -> None:
     assert [lost.job_id for lost in lost_jobs([running(1, LONG_AGO, "ghost")], {}, NOW)] == [1]
 

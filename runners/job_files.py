@@ -1,0 +1,92 @@
+"""What a job's container receives on its stdin: one tar stream holding the
+workspace, the job's script and its secrets, and the command that unpacks it.
+
+Secrets travel in the stream, not in the container's configuration: the environment
+given to ``docker create`` is kept with the container and shown in clear by
+``docker inspect`` for as long as the container exists. The unpack command reads the
+secrets' file into the environment of the shell that runs the script, and deletes it
+before the script starts: the script sees each secret as an ordinary variable, and
+no file in the container holds it.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import tarfile
+import time
+from collections.abc import Mapping
+
+from pipelines.errors import InvalidInput
+
+WORKSPACE = "/workspace"
+SCRIPT_PATH = "/shipway/script.sh"
+SECRETS_PATH = "/shipway/secrets.sh"
+# What the container runs: unpack the tar arriving on stdin, take in the secrets and
+# delete their file, then run the job's script with stdin closed, so a script never
+# reads the tar's padding.
+UNPACK_AND_RUN = (
+    "command -v tar >/dev/null || { echo 'shipway: the image has no tar' >&2; exit 127; }; "
+    f"tar -xf - -C / && . {SECRETS_PATH} && rm -f {SECRETS_PATH} "
+    f"&& exec /bin/sh {SCRIPT_PATH} </dev/null"
+)
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def render_script(lines: tuple[str, ...]) -> str:
+    """A POSIX shell script that echoes each command, then runs it, and stops at
+    the first failure. The commands are the pipeline file's own, by design; no
+    other text is put into the script."""
+    out = ["set -e"]
+    for line in lines:
+        shown = "$ " + line
+        out.append("printf '%s\\n' '" + shown.replace("'", "'\\''") + "'")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def render_secrets(secrets: Mapping[str, str]) -> str:
+    """Shell that exports each secret. Each value is single-quoted (``shlex.quote``),
+    so quotes, ``$``, backslashes, newlines and spaces arrive as they are; each name
+    is checked, since it becomes a word of the shell."""
+    lines = []
+    for name, value in sorted(secrets.items()):
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise InvalidInput(f"{name!r} cannot name an environment variable", "secrets")
+        lines.append(f"export {name}={shlex.quote(value)}\n")
+    return "".join(lines)
+
+
+def job_tree(workspace: bytes, script: str, secrets: Mapping[str, str]) -> bytes:
+    """What the container unpacks at ``/``: the workspace (paths under
+    ``workspace/``), the script and the secrets (readable by its user only)."""
+    return with_files(
+        workspace,
+        {
+            SCRIPT_PATH.lstrip("/"): (script.encode(), 0o755),
+            SECRETS_PATH.lstrip("/"): (render_secrets(secrets).encode(), 0o600),
+        },
+    )
+
+
+def with_file(archive: bytes, name: str, content: bytes, mode: int = 0o755) -> bytes:
+    """``archive`` (an uncompressed tar) with one more file appended."""
+    return with_files(archive, {name: (content, mode)})
+
+
+def with_files(archive: bytes, files: Mapping[str, tuple[bytes, int]]) -> bytes:
+    """``archive`` (an uncompressed tar) with more files appended: path -> (content,
+    mode)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as out:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as source:
+            for member in source:
+                out.addfile(member, source.extractfile(member) if member.isfile() else None)
+        for name, (content, mode) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = mode
+            info.mtime = int(time.time())
+            out.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
