@@ -49,7 +49,7 @@ class Heartbeat:
         self._thread.join(HEARTBEAT_SECONDS + 5)
 
     def _run(self) -> None:
-        with ServerClient(self.settings.server_url, self.settings.runner_token) as server:
+        with self.settings.server_client() as server:
             while True:
                 try:
                     self._beat(server)

@@ -1,7 +1,8 @@
 """How a runner talks to the server: job start, log appends, job end.
 
-Network errors and 5xx answers are retried with a growing pause for up to
-``patience_seconds``, so a server restart in the middle of a job loses nothing:
+Network errors and 5xx answers are retried with a growing pause (up to 5 s) for up
+to ``patience_seconds`` (15 minutes unless the runner's SHIPWAY_REPORT_PATIENCE says
+otherwise), so a server restarted or upgraded in the middle of a job loses nothing:
 appends name their offset and every call is safe to repeat.
 """
 
@@ -25,6 +26,9 @@ from pipelines.masking import Masker
 
 log = logging.getLogger(__name__)
 
+# How long reports are retried while the server is away (SHIPWAY_REPORT_PATIENCE).
+DEFAULT_PATIENCE_SECONDS = 900
+
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
@@ -47,7 +51,7 @@ class ServerClient:
         self,
         server_url: str,
         token: str,
-        patience_seconds: float = 120.0,
+        patience_seconds: float = DEFAULT_PATIENCE_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.patience_seconds = patience_seconds

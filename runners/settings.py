@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput
 from runners.executor import ContainerOwner
+from runners.reporting import DEFAULT_PATIENCE_SECONDS, ServerClient
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 
@@ -32,6 +33,10 @@ class RunnerSettings:
     # Which Shipway installation this runner belongs to, on its job containers: by
     # default one of its own, derived from its cache folder (see ``installation_of``).
     installation: str = ""
+    # How long a job's reports (log, result, image, release steps) are retried while
+    # the server is away before the runner gives them up: a server down for a few
+    # minutes (an upgrade, a database failover) costs no result.
+    report_patience_seconds: int = DEFAULT_PATIENCE_SECONDS
 
     @property
     def owner(self) -> ContainerOwner:
@@ -58,7 +63,26 @@ class RunnerSettings:
             advertise_ip=env.get("SHIPWAY_ADVERTISE_IP") or "127.0.0.1",
             container_etcd_url=env.get("SHIPWAY_CONTAINER_ETCD_URL") or None,
             installation=env.get("SHIPWAY_INSTALLATION", ""),
+            report_patience_seconds=_seconds(
+                env, "SHIPWAY_REPORT_PATIENCE", DEFAULT_PATIENCE_SECONDS
+            ),
         )
+
+    def server_client(self) -> ServerClient:
+        return ServerClient(self.server_url, self.runner_token, self.report_patience_seconds)
+
+
+def _seconds(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{key} must be a whole number of seconds, not {raw!r}", key) from None
+    if value <= 0:
+        raise InvalidInput(f"{key} must be above 0", key)
+    return value
 
 
 def installation_of(state_folder: Path) -> str:

@@ -32,7 +32,7 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Execute one job and report it; RQ's record of it keeps the summary."""
     settings = RunnerSettings.from_env()
     task = JobTask.from_json(payload)
-    with ServerClient(settings.server_url, settings.runner_token) as server:
+    with settings.server_client() as server:
         secrets = server.start(task.job_id, settings.name)
         if secrets is None:
             return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
@@ -190,7 +190,7 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
     settings = RunnerSettings.from_env()
     release_id, batch = int(payload["release_id"]), int(payload["batch"])
     failure: str | None = None
-    with ServerClient(settings.server_url, settings.runner_token) as server:
+    with settings.server_client() as server:
         handout = int(payload.get("handout", 0))
         if not server.claim_batch(release_id, batch, handout, settings.name):
             return {"release_id": release_id, "batch": batch, "executed": False}

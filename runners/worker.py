@@ -28,7 +28,7 @@ from runners.executor import DockerExecutor
 from runners.heartbeat import Heartbeat
 from runners.operations import OperationsListener
 from runners.outages import Outages
-from runners.reporting import ServerClient, warm_up
+from runners.reporting import warm_up
 from runners.settings import RunnerSettings
 from runners.supervisor import JobProcessDied, RedisWatch, Supervisor
 
@@ -53,7 +53,7 @@ def _job_process_died(settings: RunnerSettings) -> JobProcessDied:
         except (docker.errors.DockerException, ExternalError, OSError) as exc:
             # The next job's start removes it; the report below matters more.
             log.warning("job %s: its container stays for now: %s", job_id, exc)
-        with ServerClient(settings.server_url, settings.runner_token) as server:
+        with settings.server_client() as server:
             try:
                 server.finish(
                     job_id, False, None, f"runner lost: the job's process died{note}", "runner_lost"

@@ -28,8 +28,10 @@ TASK_FUNCTION = "runners.tasks.run_job"
 RELEASE_BATCH_FUNCTION = "runners.tasks.run_release_batch"
 RELEASE_BATCH_TIMEOUT_SECONDS = 3600
 # RQ's own limit is a backstop; the runner enforces the job's timeout itself and
-# reports it, so RQ's must be longer than any job's timeout plus clean-up.
-RQ_TIMEOUT_MARGIN_SECONDS = 300
+# reports it, so RQ's must be longer than any job's timeout plus clean-up plus the
+# time a runner keeps retrying its reports while the server is away (its
+# SHIPWAY_REPORT_PATIENCE, 15 minutes by default).
+RQ_TIMEOUT_MARGIN_SECONDS = 1200
 # Where the runners of a queue pop quick questions (runners.operations).
 QUESTIONS_PREFIX = "shipway:ops:"
 

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.docker
 
 LINES = 450_000
 # One command: about 6 MB at once (more than one append), with characters of two and
-# three bytes, so that a cut could fall inside one. No more: the server stays away
-# until the runner has read all of it, and a runner gives a report up after 2
-# minutes; a machine with its cores busy read 12 MB in no less.
+# three bytes, so that a cut could fall inside one. The server stays away until the
+# runner has read all of it: well within the runner's report patience (15 minutes),
+# also on a machine with its cores busy (12 MB took it two minutes there).
 BURST = f"seq 1 {LINES} | sed 's/$/ ✓ é/'"
 UNTIL_LET_GO = "until [ -e /tmp/go ]; do sleep 0.1; done"
 
