@@ -21,13 +21,15 @@ from tests.e2e.test_push_to_pipeline import SECRET, finished, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, ShipwayProcess, wait_until
 
+PIPELINE = "image: shipway/busybox:1\njobs:\n  only: {script: echo hi}\n"
+
 
 def claimed_job(
     deployment: Deployment, repository: Repository, settings: RunnerSettings
 ) -> tuple[int, int]:
     """A pipeline's only job, claimed as a runner would claim it: (pipeline, job)."""
     deployment.add_project("app", repository.bare, "team/app", SECRET)
-    repository.commit({".shipway.yml": "image: shipway/busybox:1\njobs:\n  only: {script: echo hi}\n"})
+    repository.commit({".shipway.yml": PIPELINE})
     pipeline_id = pushed_pipeline(repository.push())
     job_id = int(wait_for_job(deployment, pipeline_id, "only", "pending", timeout=60)["id"])
     with settings.server_client() as client:
