@@ -2,9 +2,14 @@
 
 Each pass fails the jobs (and release batches) of runners that are gone and what is
 stuck waiting for a runner, queues again the tasks the queue lost, plans new pipelines
-(reads their file) and advances open ones (retries, skips, starts, settles). Anything
-that changes what the engine should do calls :meth:`Engine.wake`; without a wake-up it
-still passes every ``interval_seconds``, so nothing depends on a wake-up being delivered.
+(reads their file) and advances the pipelines that changed (retries, skips, starts,
+settles): the transaction that changes a job marks its pipeline due
+(``pipelines.advance_due``), whichever process made it, and the pass takes the due
+ones. A sweep goes round every open pipeline, a slice a pass, as a safety net; so a
+pass costs the same with ten thousand pipelines waiting on manual jobs as with none.
+Anything that changes what the engine should do calls :meth:`Engine.wake`; without a
+wake-up it still passes every ``interval_seconds``, so nothing depends on a wake-up
+being delivered.
 
 All state is in the database, so a server killed at any point resumes where it
 stopped: the engine re-enqueues pending jobs (the queue ignores those it still holds)
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_CHECK_SECONDS = 3.0
 STUCK_AFTER = timedelta(hours=1)  # GitLab's: a job no runner can take fails after an hour
+# Open pipelines the sweep advances a pass: 10,000 waiting ones take it ~17 minutes.
+SWEEP_SLICE = 10
 
 
 class Engine:
@@ -49,6 +56,7 @@ class Engine:
         *,
         stuck_after: timedelta = STUCK_AFTER,
         board: DependencyBoard | None = None,
+        sweep_slice: int = SWEEP_SLICE,
     ) -> None:
         self.store = store
         self.queue = queue
@@ -56,10 +64,12 @@ class Engine:
         self.interval_seconds = interval_seconds
         self.stuck_after = stuck_after
         self.board = board or DependencyBoard()
+        self.sweep_slice = sweep_slice
         self.last_pass: datetime | None = None  # when the last whole pass ended
         self._next_queue_check = 0.0
         self._queue_up_since: datetime | None = None  # Redis's, as this engine last saw it
         self._requeued = False  # pending jobs re-enqueued since this server started
+        self._swept_to = 0  # the sweep's place: the last open pipeline it advanced
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,11 +132,27 @@ class Engine:
                 log.warning("cannot check the queue: %s", exc)
         for pipeline in self.store.pipelines.to_plan():
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
-        for pipeline_id in self.store.pipelines.open_ids():
-            advance_pipeline(self.store, self.queue, pipeline_id)
+        for pipeline_id in self._to_advance():
+            try:
+                advance_pipeline(self.store, self.queue, pipeline_id)
+            except Exception:
+                self.store.pipelines.make_due(pipeline_id)  # the next pass tries again
+                raise
         advance_releases(self.store, self.queue, hand_out=queue_up)
         settle_deploy_jobs(self.store)
         self.last_pass = utcnow()
+
+    def _to_advance(self) -> list[int]:
+        """The pipelines to advance this pass: those due (one of their jobs changed
+        since the last pass), and the next slice of the sweep, a safety net that goes
+        round every open pipeline, ``sweep_slice`` a pass, so that the cost of a pass
+        does not grow with the pipelines that wait (on a manual job, say)."""
+        due = self.store.pipelines.take_due()
+        if self.sweep_slice <= 0:
+            return due
+        sweep = self.store.pipelines.open_ids(after=self._swept_to, limit=self.sweep_slice)
+        self._swept_to = sweep[-1] if len(sweep) == self.sweep_slice else 0
+        return sorted(set(due) | set(sweep))
 
     def _queue_back(self) -> None:
         """Redis answers: re-enqueue every pending job once per server start (for a

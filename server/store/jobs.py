@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pipelines.errors import Conflict, NotFound
 from pipelines.model import GitRef, Job, JobTask, RefKind
 from pipelines.status import Status, transition
+from server.store.pipelines import mark_due, mark_project_due
 from server.store.tables import environment_locks, jobs, pipelines, projects, utcnow
 
 # What a new attempt copies from the one it retries.
@@ -150,6 +151,9 @@ class JobRepository:
             )
             if updated.rowcount != 1:
                 raise Conflict(f"job {job_id} changed status concurrently")
+            mark_due(conn, row.pipeline_id)
+            if target.is_finished and row.environment is not None:
+                mark_project_due(conn, row.pipeline_id)  # its environment is free again
             return row_to_job(conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one())
 
     def new_attempt(self, job_id: int, played_by: str | None = None) -> Job:
@@ -163,6 +167,7 @@ class JobRepository:
             if not Status(row.status).is_finished:
                 raise Conflict(f"job {job_id} is {row.status}: only a finished job is retried")
             conn.execute(jobs.update().where(jobs.c.id == job_id).values(retried=True))
+            mark_due(conn, row.pipeline_id)
             values = {name: row._mapping[name] for name in _DECLARED}
             result = conn.execute(
                 jobs.insert().values(

@@ -20,6 +20,27 @@ from pipelines.status import Status, merge
 from server.store.tables import jobs, pipelines, utcnow, webhook_deliveries
 
 OPEN_STATUSES = (Status.CREATED, Status.PENDING, Status.RUNNING, Status.MANUAL)
+_OPEN = [status.value for status in OPEN_STATUSES]
+# The most pipelines one engine pass takes from those due; the rest wait a pass.
+DUE_PER_PASS = 500
+
+
+def mark_due(conn: sa.Connection, pipeline_id: int) -> None:
+    """In the transaction that changed one of its jobs: the engine must look at it."""
+    conn.execute(pipelines.update().where(pipelines.c.id == pipeline_id).values(advance_due=True))
+
+
+def mark_project_due(conn: sa.Connection, pipeline_id: int) -> None:
+    """An environment of the project was freed: any open pipeline of the project may
+    have a job waiting for it."""
+    project_id = (
+        sa.select(pipelines.c.project_id).where(pipelines.c.id == pipeline_id).scalar_subquery()
+    )
+    conn.execute(
+        pipelines.update()
+        .where(pipelines.c.project_id == project_id, pipelines.c.status.in_(_OPEN))
+        .values(advance_due=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -176,15 +197,40 @@ class PipelineRepository:
         with self.engine.begin() as conn:
             return [row_to_pipeline(row) for row in conn.execute(query)]
 
-    def open_ids(self) -> list[int]:
-        """Planned pipelines that have not finished."""
+    def open_ids(self, after: int = 0, limit: int | None = None) -> list[int]:
+        """Planned pipelines that have not finished, by id: those after ``after``, at
+        most ``limit`` of them (the engine's sweep goes round them a slice a pass)."""
         query = (
             sa.select(pipelines.c.id)
-            .where(pipelines.c.planned, pipelines.c.status.in_([s.value for s in OPEN_STATUSES]))
+            .where(pipelines.c.planned, pipelines.c.status.in_(_OPEN), pipelines.c.id > after)
             .order_by(pipelines.c.id)
+            .limit(limit)
         )
         with self.engine.begin() as conn:
             return [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
+
+    def take_due(self) -> list[int]:
+        """Pipelines due to be advanced (one of their jobs changed), no longer due once
+        taken: a change made while the engine advances one makes it due again, so
+        none is missed. At most ``DUE_PER_PASS``, the oldest first."""
+        query = (
+            sa.select(pipelines.c.id)
+            .where(pipelines.c.advance_due)
+            .order_by(pipelines.c.id)
+            .limit(DUE_PER_PASS)
+        )
+        with self.engine.begin() as conn:
+            due = [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
+            if due:
+                conn.execute(
+                    pipelines.update().where(pipelines.c.id.in_(due)).values(advance_due=False)
+                )
+        return due
+
+    def make_due(self, pipeline_id: int) -> None:
+        """Due again: advancing it failed, the next pass tries again."""
+        with self.engine.begin() as conn:
+            mark_due(conn, pipeline_id)
 
     def add_jobs(self, pipeline_id: int, drafts: Sequence[JobDraft]) -> None:
         """Store the jobs the pipeline file declares, once; later calls do nothing."""
@@ -227,7 +273,9 @@ class PipelineRepository:
                 ],
             )
             conn.execute(
-                pipelines.update().where(pipelines.c.id == pipeline_id).values(planned=True)
+                pipelines.update()
+                .where(pipelines.c.id == pipeline_id)
+                .values(planned=True, advance_due=True)
             )
 
     def end_unplanned(self, pipeline_id: int, status: Status, error: str) -> None:
@@ -257,7 +305,7 @@ class PipelineRepository:
                 pipelines.c.ref_kind == pipeline.ref.kind.value,
                 pipelines.c.ref_name == pipeline.ref.name,
                 pipelines.c.id < pipeline.id,
-                pipelines.c.status.in_([status.value for status in OPEN_STATUSES]),
+                pipelines.c.status.in_(_OPEN),
             )
             .order_by(pipelines.c.id)
         )
@@ -283,5 +331,10 @@ class PipelineRepository:
                 changes["finished_at"] = row.finished_at or utcnow()
             else:
                 changes["finished_at"] = None
-            conn.execute(pipelines.update().where(pipelines.c.id == pipeline_id).values(changes))
+            if any(row._mapping[column] != value for column, value in changes.items()):
+                # Written only when it changed: most passes over a waiting pipeline
+                # change nothing, and a write takes the database's write lock.
+                conn.execute(
+                    pipelines.update().where(pipelines.c.id == pipeline_id).values(changes)
+                )
             return status

@@ -82,7 +82,11 @@ pipelines = sa.Table(
     sa.Column("sha", sa.String(40), nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("status", sa.String(20), nullable=False, index=True),
-    sa.Column("planned", sa.Boolean, nullable=False, default=False),
+    sa.Column("planned", sa.Boolean, nullable=False, default=False, index=True),
+    # Set in the transaction that changes one of its jobs (or frees an environment
+    # its jobs may wait for); the engine advances the pipelines that have it set,
+    # and clears it as it takes them (server.engine).
+    sa.Column("advance_due", sa.Boolean, nullable=False, default=False, index=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("triggered_by", sa.String(255), nullable=True),
     sa.Column("merge_request_iid", sa.Integer, nullable=True),
