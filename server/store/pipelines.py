@@ -193,18 +193,19 @@ class PipelineRepository:
 
     def to_plan(self) -> list[Pipeline]:
         """Pipelines whose jobs are not yet read from their pipeline file."""
-        query = sa.select(pipelines).where(~pipelines.c.planned).order_by(pipelines.c.id)
+        # "= false", not "NOT planned": SQLite uses the index only for a comparison.
+        query = (
+            sa.select(pipelines).where(pipelines.c.planned == sa.false()).order_by(pipelines.c.id)
+        )
         with self.engine.begin() as conn:
             return [row_to_pipeline(row) for row in conn.execute(query)]
 
-    def open_ids(self, after: int = 0, limit: int | None = None) -> list[int]:
-        """Planned pipelines that have not finished, by id: those after ``after``, at
-        most ``limit`` of them (the engine's sweep goes round them a slice a pass)."""
+    def open_ids(self) -> list[int]:
+        """Planned pipelines that have not finished, by id."""
         query = (
             sa.select(pipelines.c.id)
-            .where(pipelines.c.planned, pipelines.c.status.in_(_OPEN), pipelines.c.id > after)
+            .where(pipelines.c.planned, pipelines.c.status.in_(_OPEN))
             .order_by(pipelines.c.id)
-            .limit(limit)
         )
         with self.engine.begin() as conn:
             return [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
@@ -215,7 +216,7 @@ class PipelineRepository:
         none is missed. At most ``DUE_PER_PASS``, the oldest first."""
         query = (
             sa.select(pipelines.c.id)
-            .where(pipelines.c.advance_due)
+            .where(pipelines.c.advance_due == sa.true())
             .order_by(pipelines.c.id)
             .limit(DUE_PER_PASS)
         )

@@ -24,7 +24,7 @@ from tests.integration.test_store import make_project, new_pipeline
 
 WAITING = "image: img\njobs:\n  deploy: {script: [x], when: manual}\n"
 HELD = "image: img\njobs:\n  deploy: {script: [x], environment: staging}\n"
-PIPELINES = 2 * SWEEP_SLICE + SWEEP_SLICE // 2  # the sweep needs three passes round them
+PIPELINES = 2 * SWEEP_SLICE + 1  # the sweep needs three passes round them
 
 
 class NoSources:
@@ -86,16 +86,16 @@ def test_a_pass_advances_what_changed_and_a_slice_of_the_rest(
     project = make_project(store)
     ids = [planned(store, project, WAITING) for _ in range(PIPELINES)]
     # Newly planned: every one is due, and each parks at its manual job; that change
-    # makes each due once more. (The sweep took its first two slices meanwhile.)
+    # makes each due once more. (The sweep's round took two slices meanwhile.)
     assert one_pass(engine, advanced) == ids
     assert {store.pipelines.get(i).status for i in ids} == {Status.MANUAL}
     assert one_pass(engine, advanced) == ids
 
-    # Nothing changed: a pass takes the next slice of the sweep, which goes round.
+    # Nothing changed: a pass takes the next slice of the round, then a new round.
     assert one_pass(engine, advanced) == ids[2 * SWEEP_SLICE :]
     assert one_pass(engine, advanced) == ids[:SWEEP_SLICE]
 
-    # A job played far past the sweep's place: its pipeline is advanced at once.
+    # A job played far past the round's place: its pipeline is advanced at once.
     last = store.jobs.of_pipeline(ids[-1])[0]
     play_job(store, last.id, "ops")
     assert one_pass(engine, advanced) == [*ids[SWEEP_SLICE : 2 * SWEEP_SLICE], ids[-1]]
