@@ -2,8 +2,8 @@
 
 Starts its own Redis, Shipway server (SQLite) and one runner (real processes), and
 measures twice in one run, first with the server nearly empty (the baseline), then
-with ``--waiting`` pipelines (10,000 by default) each parked at a manual deploy, as a
-team's pushes to main that wait for ops pile up:
+with ``--waiting`` pipelines (10,000 by default) each parked at a blocking manual deploy
+(``allow_failure: false``), as a team's pushes to main that wait for ops pile up:
 
 - the idle server's CPU, as a share of one core, over ``--idle`` seconds with no
   request (goal: under 2% with the pipelines waiting);

@@ -1,8 +1,12 @@
 """Opening the database and bringing its schema up to date.
 
 SQLite (the default) runs in WAL mode with a busy timeout, and every transaction
-starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing on a lock
-upgrade. PostgreSQL URLs (``postgresql+psycopg://...``) work unchanged.
+that may write starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
+on a lock upgrade. A transaction that only reads goes through :func:`read_only`'s
+engine and starts with a plain ``BEGIN``: in WAL mode it reads a snapshot without
+taking the write lock, so reads (a webhook's project lookup, the engine's queries,
+the API's pages) neither wait for writers nor hold them up. PostgreSQL URLs
+(``postgresql+psycopg://...``) work unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The execution option that marks a transaction as one that only reads.
+READ_ONLY = "shipway_read_only"
+
+
+def read_only(engine: sa.Engine) -> sa.Engine:
+    """The same database, for transactions that never write: on SQLite they do not
+    take the write lock, so they neither wait for a writer nor hold one up."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -33,7 +45,10 @@ def create_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(connection: sa.Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if connection.get_execution_options().get(READ_ONLY):
+                connection.exec_driver_sql("BEGIN")
+            else:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # A database that does not answer fails a connection within seconds, instead of

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pipelines.errors import Conflict, NotFound
 from pipelines.model import GitRef, Job, JobTask, RefKind
 from pipelines.status import Status, transition
+from server.store.database import read_only
 from server.store.pipelines import mark_due, mark_project_due
 from server.store.tables import environment_locks, jobs, pipelines, projects, utcnow
 
@@ -85,9 +86,10 @@ def _locked_row(conn: sa.Connection, job_id: int) -> sa.Row[Any]:
 class JobRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.reads = read_only(engine)
 
     def get(self, job_id: int) -> Job:
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
         if row is None:
             raise NotFound(f"job {job_id} does not exist")
@@ -96,12 +98,12 @@ class JobRepository:
     def of_pipeline(self, pipeline_id: int) -> list[Job]:
         """Every attempt of every job, oldest first."""
         query = sa.select(jobs).where(jobs.c.pipeline_id == pipeline_id).order_by(jobs.c.id)
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return [row_to_job(row) for row in conn.execute(query)]
 
     def with_status(self, status: Status) -> list[Job]:
         query = sa.select(jobs).where(jobs.c.status == status.value).order_by(jobs.c.id)
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return [row_to_job(row) for row in conn.execute(query)]
 
     def change_status(
@@ -200,7 +202,7 @@ class JobRepository:
             .join(projects, projects.c.id == pipelines.c.project_id)
             .where(jobs.c.id == job_id)
         )
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             row = conn.execute(query).first()
         if row is None:
             raise NotFound(f"job {job_id} does not exist")
@@ -229,7 +231,7 @@ class JobRepository:
             .join(jobs, jobs.c.pipeline_id == pipelines.c.id)
             .where(jobs.c.id == job_id)
         )
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             project_id = conn.execute(query).scalar_one_or_none()
         if project_id is None:
             raise NotFound(f"job {job_id} does not exist")

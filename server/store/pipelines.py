@@ -17,6 +17,7 @@ from pipelines.errors import NotFound
 from pipelines.model import GitRef, Pipeline, RefKind
 from pipelines.plan import JobDraft
 from pipelines.status import Status, merge
+from server.store.database import read_only
 from server.store.tables import jobs, pipelines, utcnow, webhook_deliveries
 
 OPEN_STATUSES = (Status.CREATED, Status.PENDING, Status.RUNNING, Status.MANUAL)
@@ -101,6 +102,7 @@ def _insert_pipeline(conn: sa.Connection, new: NewPipeline) -> int:
 class PipelineRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.reads = read_only(engine)
 
     def record_delivery(
         self,
@@ -156,7 +158,7 @@ class PipelineRepository:
         return Delivery(row.id, row.pipeline_id, row.outcome, True)
 
     def deliveries(self, project_id: int) -> int:
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             count = conn.execute(
                 sa.select(sa.func.count()).where(webhook_deliveries.c.project_id == project_id)
             ).scalar_one()
@@ -170,7 +172,7 @@ class PipelineRepository:
             )
 
     def get(self, pipeline_id: int) -> Pipeline:
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             row = conn.execute(sa.select(pipelines).where(pipelines.c.id == pipeline_id)).first()
         if row is None:
             raise NotFound(f"pipeline {pipeline_id} does not exist")
@@ -184,11 +186,11 @@ class PipelineRepository:
             query = query.where(pipelines.c.project_id == project_id)
         if status is not None:
             query = query.where(pipelines.c.status == status.value)
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return [row_to_pipeline(row) for row in conn.execute(query)]
 
     def count(self) -> int:
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(pipelines)).scalar_one())
 
     def to_plan(self) -> list[Pipeline]:
@@ -197,7 +199,7 @@ class PipelineRepository:
         query = (
             sa.select(pipelines).where(pipelines.c.planned == sa.false()).order_by(pipelines.c.id)
         )
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return [row_to_pipeline(row) for row in conn.execute(query)]
 
     def open_ids(self) -> list[int]:
@@ -207,7 +209,7 @@ class PipelineRepository:
             .where(pipelines.c.planned, pipelines.c.status.in_(_OPEN))
             .order_by(pipelines.c.id)
         )
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
 
     def take_due(self) -> list[int]:
@@ -310,7 +312,7 @@ class PipelineRepository:
             )
             .order_by(pipelines.c.id)
         )
-        with self.engine.begin() as conn:
+        with self.reads.begin() as conn:
             return [row_to_pipeline(row) for row in conn.execute(query)]
 
     def settle(self, pipeline_id: int) -> Status:

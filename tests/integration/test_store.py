@@ -16,8 +16,10 @@ from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.store import Store
 from server.store.pipelines import NewPipeline
+from server.store.projects import SNAPSHOT_SECONDS
 from server.store.tables import metadata
 from server.usecases.deploy_config import compose_for, set_config
+from tests.support.services import wait_until
 
 SPEC = """
 image: img
@@ -247,3 +249,37 @@ def test_an_images_runtime_mounts_reach_the_compose_file_of_their_environments(
         "/usr/share/fonts:/usr/share/fonts:ro",
     ]
     assert volumes("production", "busybox:1") == []  # not built by Shipway: nothing to mount
+
+
+def test_a_project_made_here_is_seen_at_once_and_one_made_by_another_server_soon(
+    store: Store, database_url: str
+) -> None:
+    """Webhooks read projects from a snapshot (server.store.projects): this process's
+    changes show at once, another server's within SNAPSHOT_SECONDS."""
+    assert store.projects.webhook_secrets() == []
+    made = make_project(store)
+    assert store.projects.by_gitlab_path("group/app") == made
+    assert store.projects.webhook_secret(made.id) == "s" * 20
+    other_server = Store.open(database_url, migrate=False)
+    try:
+        theirs = make_project(other_server, "theirs")
+        wait_until(
+            lambda: "group/theirs" in [p.gitlab_path for p in _known(store)],
+            SNAPSHOT_SECONDS + 5,
+            "the other server's project seen here",
+        )
+        assert store.projects.webhook_secret(theirs.id) == "s" * 20
+    finally:
+        other_server.close()
+    with pytest.raises(NotFound, match="project 'group/none' does not exist"):
+        store.projects.by_gitlab_path("group/none")
+
+
+def _known(store: Store) -> list[Project]:
+    found = []
+    for path in ("group/app", "group/theirs"):
+        try:
+            found.append(store.projects.by_gitlab_path(path))
+        except NotFound:
+            continue
+    return found
