@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 
 from pipelines.errors import PayloadError
 from pipelines.junit import Counts
@@ -23,6 +23,9 @@ from server.store.tables import utcnow
 from server.usecases.waiting import job_waits, pipeline_wait
 
 KEEPALIVE_SECONDS = 15.0
+# The most characters of a log read from the store at once (a piece of a response
+# or one event of the stream): what reading a log costs the server in memory.
+LOG_PIECE = 1 << 20
 
 
 async def list_pipelines(request: Request) -> JSONResponse:
@@ -82,12 +85,31 @@ async def _waits(state: AppState, jobs: list[Job]) -> dict[int, str]:
     return await run_in_threadpool(job_waits, state.store, jobs, utcnow(), down_since)
 
 
-async def job_log(request: Request) -> PlainTextResponse:
-    """The log as text from ``?offset=`` on; ``X-Log-Offset`` is where it ends."""
+async def job_log(request: Request) -> StreamingResponse:
+    """The log as text from ``?offset=`` on, ``?limit=`` characters of it at most
+    (all by default); ``X-Log-Offset`` is where what is sent ends. Streamed from the
+    store a piece at a time, so a log of any size is read in a few MB of memory."""
     state = state_of(request)
+    job_id = path_int(request, "job_id")
     offset = query_int(request, "offset", 0, 0, 2**62)
-    text, end = await run_in_threadpool(state.store.logs.read, path_int(request, "job_id"), offset)
-    return PlainTextResponse(text, headers={"X-Log-Offset": str(end)})
+    limit = query_int(request, "limit", 2**62, 0, 2**62)
+    length = await run_in_threadpool(state.store.logs.length, job_id)  # 404 before a body
+    end = max(min(length, offset + limit), min(offset, length))
+    return StreamingResponse(
+        _log_pieces(state, job_id, offset, end),
+        media_type="text/plain; charset=utf-8",
+        headers={"X-Log-Offset": str(end)},
+    )
+
+
+async def _log_pieces(state: AppState, job_id: int, offset: int, end: int) -> AsyncIterator[str]:
+    while offset < end:
+        piece, offset = await run_in_threadpool(
+            state.store.logs.read, job_id, offset, min(end - offset, LOG_PIECE)
+        )
+        if not piece:
+            return
+        yield piece
 
 
 async def job_log_stream(request: Request) -> StreamingResponse:
@@ -110,10 +132,14 @@ async def _log_events(state: AppState, job_id: int, offset: int) -> AsyncIterato
         job = await run_in_threadpool(state.store.jobs.get, job_id)
         # Read after the status: a finished job's log is complete, since a runner
         # sends all output before it reports the end.
-        text, offset_after = await run_in_threadpool(state.store.logs.read, job_id, offset)
+        text, offset_after = await run_in_threadpool(
+            state.store.logs.read, job_id, offset, LOG_PIECE
+        )
         if text:
             offset = offset_after
             yield f"id: {offset}\nevent: log\ndata: {json.dumps(text)}\n\n"
+        if len(text) == LOG_PIECE:
+            continue  # a whole piece: more may wait, sent before the end is told
         if job.status.is_finished:
             end = {"status": job.status.value, "exit_code": job.exit_code}
             yield f"event: end\ndata: {json.dumps(end)}\n\n"

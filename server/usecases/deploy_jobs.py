@@ -25,8 +25,7 @@ ENGINE = "shipway"
 
 
 def _say(store: Store, job_id: int, text: str) -> None:
-    _, length = store.logs.read(job_id)
-    store.logs.append(job_id, length, text)
+    store.logs.add(job_id, text)
 
 
 def start_deploy(store: Store, job: Job) -> None:

@@ -54,8 +54,7 @@ def fail_stuck(
             )
         except Conflict:
             continue  # a runner claimed it meanwhile: it was not stuck after all
-        _, length = store.logs.read(job.id)
-        store.logs.append(job.id, length, f"ERROR: {reason}\n")
+        store.logs.add(job.id, f"ERROR: {reason}\n")
         store.audit.record("engine", "job.stuck", "failed", f"job {job.id}", {"reason": reason})
         log.warning("job %s: %s", job.id, reason)
         failed.append(f"job {job.id}")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+import server.endpoints.pipelines
 from pipelines.errors import Conflict
 from pipelines.model import GitRef, RefKind
 from pipelines.plan import plan_jobs
@@ -200,6 +201,43 @@ def test_the_live_log_resumes_and_ends(client: TestClient) -> None:
         'event: end\ndata: {"status": "success", "exit_code": 0}\n\n'
     )
     assert client.get("/api/jobs/999/log/stream", headers=API).status_code == 404
+
+
+def test_a_log_is_read_whole_or_by_range_across_its_chunks(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces of 4 characters here (a MB in a server): a range that starts and ends
+    inside chunks is cut exactly, the whole log comes in several pieces, and the
+    live stream sends every piece before the end."""
+    monkeypatch.setattr(server.endpoints.pipelines, "LOG_PIECE", 4)
+    job_id = pending_job(client)
+    base = f"/api/runner/jobs/{job_id}"
+    client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER)
+    text = ""
+    for line in ("alpha\n", "béta\n", "gamma ✓\n"):
+        client.post(f"{base}/log?offset={len(text)}", content=line.encode(), headers=RUNNER)
+        text += line
+
+    def read(query: str) -> tuple[str, str]:
+        answer = client.get(f"/api/jobs/{job_id}/log{query}", headers=API)
+        assert answer.status_code == 200, answer.text
+        return answer.text, answer.headers["X-Log-Offset"]
+
+    assert read("") == (text, str(len(text)))
+    assert read("?offset=3&limit=7") == (text[3:10], "10")
+    assert read("?offset=6&limit=5") == ("béta\n", "11")
+    assert read(f"?offset={len(text) - 2}") == (text[-2:], str(len(text)))
+    assert read("?offset=99") == ("", str(len(text)))
+    assert read("?limit=0") == ("", "0")
+    assert client.get(f"/api/jobs/{job_id}/log?limit=x", headers=API).status_code == 400
+    assert client.get("/api/jobs/999/log", headers=API).status_code == 404
+
+    client.post(f"{base}/finish", json={"succeeded": True, "exit_code": 0}, headers=RUNNER)
+    events = client.get(f"/api/jobs/{job_id}/log/stream", headers=API).text
+    sent = [json.loads(line[6:]) for line in events.splitlines() if line.startswith('data: "')]
+    assert "".join(sent) == text
+    assert len(sent) == -(-len(text) // 4)
+    assert events.endswith('event: end\ndata: {"status": "success", "exit_code": 0}\n\n')
 
 
 def test_lint_answers_like_the_cli(client: TestClient, tmp_path: Path) -> None:
