@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -53,13 +54,17 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def empty_database(request: pytest.FixtureRequest, folder: Path, prefix: str) -> Iterator[str]:
+    """The URL of an empty database of the kind a parametrized fixture names
+    (``request.param``, ``sqlite`` or ``postgresql``): a SQLite file in ``folder``, or
+    a database of its own (``prefix`` and a random suffix) on the session's PostgreSQL
+    server, dropped after. PostgreSQL starts only when a test asks for it."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shipway.db'}"
+        yield f"sqlite:///{folder / 'shipway.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"t_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -67,6 +72,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
     admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with empty_database(request, tmp_path, "t") as url:
+        yield url
 
 
 @pytest.fixture
