@@ -23,14 +23,12 @@ import docker
 import httpx
 import pytest
 
-from runners.discovery.traffic import bridge_gateway
-from runners.tool_images import ensure_registrar
 from tests.e2e.pipeline_helpers import release
 from tests.e2e.test_push_to_pipeline import finished, job_log, pushed_pipeline
 from tests.support.discovery import ConfdProcess, make_confdir, registering_web, running_confd
-from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.etcd import EtcdServer
 from tests.support.git import Repository
-from tests.support.nginx import NginxServer, running_nginx
+from tests.support.nginx import NginxServer
 from tests.support.services import Deployment, RegistryServer, ShipwayProcess, wait_until
 
 pytestmark = pytest.mark.docker
@@ -143,26 +141,6 @@ def test_a_beta_instance_goes_first_and_the_rest_wait_for_a_confirmation(
 # --- service discovery: a test's own etcd, nginx and shipway confd ---------------------
 
 
-@pytest.fixture(scope="session")
-def registrar(docker_client: docker.DockerClient) -> str:
-    """The registrar sidecar's image, built once (a release would build it, slowly)."""
-    return ensure_registrar(docker_client)
-
-
-@pytest.fixture
-def etcd(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EtcdServer]:
-    # Registrars reach etcd from their containers, through Docker's bridge.
-    with running_etcd(tmp_path / "etcd", also_on=bridge_gateway(docker_client)) as server:
-        yield server
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[NginxServer]:
-    (tmp_path / "site").mkdir()
-    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
-        yield server
-
-
 @pytest.fixture
 def confd(
     tmp_path: Path, etcd: EtcdServer, nginx: NginxServer, runner_name: str
@@ -171,26 +149,6 @@ def confd(
     name = f"{runner_name}-confd"
     with running_confd(confdir, etcd, name, GRACE, tmp_path / "confd.log") as agent:
         yield agent
-
-
-@pytest.fixture
-def discovery_runner(
-    app: str,
-    deployment: Deployment,
-    etcd: EtcdServer,
-    runner_name: str,
-    registrar: str,
-    busybox: str,
-) -> Iterator[ShipwayProcess]:
-    """A server that writes traffic weights to etcd, and a runner of staging whose
-    instances register there. It needs ``app`` so that it stops before the app's
-    containers are removed: a batch still running would start them again."""
-    deployment.extra_env["SHIPWAY_ETCD_URL"] = etcd.url
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name, "staging")
-    yield runner
-    runner.stop()
-    server.stop()
 
 
 def split(nginx: NginxServer, requests: int) -> Counter[str]:
