@@ -1,7 +1,7 @@
 """Fixtures of the end-to-end tests: an application name whose containers are
-removed afterwards, a runner serving the build and staging queues, and for service
+removed afterwards, a runner serving the build and staging queues; for service
 discovery, an etcd that containers reach, the registrar sidecar's image and a server
-and runner that use that etcd."""
+and runner that use that etcd; and servers and runners a test kills and starts again."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from runners.discovery.traffic import bridge_gateway
 from runners.tool_images import ensure_registrar
 from tests.conftest import remove_runner_containers
+from tests.e2e.pipeline_helpers import Processes
 from tests.support.etcd import EtcdServer
 from tests.support.services import Deployment, ShipwayProcess
 from tests.support.test_run import unique_name
@@ -85,3 +86,12 @@ def discovery_runner(
     runner.stop()
     server.stop()
 
+
+@pytest.fixture
+def processes(
+    deployment: Deployment, docker_client: docker.DockerClient, busybox: str
+) -> Iterator[Processes]:
+    """Servers and runners the test starts (and kills, and starts again) itself."""
+    started = Processes(deployment, docker_client)
+    yield started
+    started.stop()

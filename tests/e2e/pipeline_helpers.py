@@ -5,10 +5,40 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import docker
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.services import Deployment, wait_until
+from tests.conftest import remove_runner_containers
+from tests.support.services import Deployment, ShipwayProcess, wait_until
+
+
+class Processes:
+    """Servers and runners a test starts and kills; all stopped at the end."""
+
+    def __init__(self, deployment: Deployment, docker_client: docker.DockerClient) -> None:
+        self.deployment = deployment
+        self.docker_client = docker_client
+        self.started: list[ShipwayProcess] = []
+        self.runner_names: list[str] = []
+
+    def server(self) -> ShipwayProcess:
+        process = self.deployment.start_server()
+        self.started.append(process)
+        return process
+
+    def runner(self, name: str) -> ShipwayProcess:
+        process = self.deployment.start_runner(name)
+        self.started.append(process)
+        self.runner_names.append(name)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.started):
+            if process.process.poll() is None:
+                process.stop()
+        for name in self.runner_names:
+            remove_runner_containers(self.docker_client, name)
 
 
 def current_jobs(deployment: Deployment, pipeline_id: int) -> dict[str, dict[str, Any]]:
