@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -88,6 +89,48 @@ def release(deployment: Deployment, release_id: int, status: str) -> dict[str, A
 
         wait_until(reached, 90, f"release {release_id} {status}", pause=0.2)
     return found
+
+
+# busybox's httpd in the foreground, serving /srv/www on port 8000.
+SERVE = ["httpd", "-f", "-p", "8000", "-h", "/srv/www"]
+
+
+def site_release_jobs(
+    busybox: str, image: dict[str, Any] | None = None, staging: dict[str, Any] | None = None
+) -> str:
+    """Two jobs of a pipeline file, as the YAML lines under its ``jobs:``: ``image``
+    (stage ``package``) builds an image of busybox serving the repository's ``site/``
+    (:data:`SERVE`), and ``staging`` (stage ``deploy``) releases it to staging.
+    ``image`` and ``staging`` add settings to each job, written as JSON, which YAML
+    reads as it is."""
+    app = {"copy": ["site/"], "workdir": "/srv/www", "command": SERVE}
+    lines = [
+        "  image:",
+        "    stage: package",
+        "    kind: image",
+        "    layers:",
+        f"      os: {busybox}",
+        f"      app: {json.dumps(app)}",
+        *(f"    {key}: {json.dumps(value)}" for key, value in (image or {}).items()),
+        "  staging:",
+        "    stage: deploy",
+        "    kind: deploy",
+        "    environment: staging",
+        *(f"    {key}: {json.dumps(value)}" for key, value in (staging or {}).items()),
+    ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def release_history(
+    deployment: Deployment, app: str, environment: str = "staging"
+) -> dict[str, Any]:
+    """``GET`` the environment's releases: its current version and its releases, newest
+    first."""
+    with deployment.api() as api:
+        history: dict[str, Any] = api.get(
+            f"/api/projects/{app}/environments/{environment}/releases"
+        ).json()
+    return history
 
 
 def all_attempts(deployment: Deployment, pipeline_id: int) -> list[dict[str, Any]]:
