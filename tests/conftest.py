@@ -1,12 +1,13 @@
 """Fixtures for real services. Each test gets an empty Redis database, its own
-state directory and ports, and leaves no container or process behind. What tests
-make on the shared Docker Engine carries this run's mark (:mod:`tests.support.test_run`),
-and clean-ups remove only what carries it."""
+state directory, etcd, nginx and ports, and leaves no container or process behind.
+What tests make on the shared Docker Engine carries this run's mark
+(:mod:`tests.support.test_run`), and clean-ups remove only what carries it."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -19,7 +20,9 @@ from runners.base_images import ensure_busybox
 from runners.executor import ContainerOwner
 from runners.tool_images import ensure_scanners
 from server.store import Store
+from tests.support.etcd import EtcdServer, running_etcd
 from tests.support.git import Repository
+from tests.support.nginx import NginxServer, running_nginx
 from tests.support.ports import port_slot
 from tests.support.services import (
     Deployment,
@@ -53,13 +56,17 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def empty_database(request: pytest.FixtureRequest, folder: Path, prefix: str) -> Iterator[str]:
+    """The URL of an empty database of the kind a parametrized fixture names
+    (``request.param``, ``sqlite`` or ``postgresql``): a SQLite file in ``folder``, or
+    a database of its own (``prefix`` and a random suffix) on the session's PostgreSQL
+    server, dropped after. PostgreSQL starts only when a test asks for it."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'shipway.db'}"
+        yield f"sqlite:///{folder / 'shipway.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"t_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -69,11 +76,39 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     admin.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with empty_database(request, tmp_path, "t") as url:
+        yield url
+
+
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     opened = Store.open(database_url, host_ports=port_slot().host_port_range)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def etcd_also_on() -> str | None:
+    """A second address the test's etcd listens on besides loopback: none, but where
+    containers must reach it (tests/e2e/conftest.py)."""
+    return None
+
+
+@pytest.fixture
+def etcd(tmp_path: Path, etcd_also_on: str | None) -> Iterator[EtcdServer]:
+    with running_etcd(tmp_path / "etcd", also_on=etcd_also_on) as server:
+        yield server
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[NginxServer]:
+    """nginx whose ``http {}`` includes ``site/upstreams.conf`` (empty at first), where
+    the test's confd renders the upstreams."""
+    (tmp_path / "site").mkdir()
+    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

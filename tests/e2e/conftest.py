@@ -1,5 +1,7 @@
-"""Fixtures of the release tests: an application name whose containers are removed
-afterwards, and a runner serving the build and staging queues."""
+"""Fixtures of the end-to-end tests: an application name whose containers are
+removed afterwards, a runner serving the build and staging queues; for service
+discovery, an etcd that containers reach, the registrar sidecar's image and a server
+and runner that use that etcd; and servers and runners a test kills and starts again."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from runners.discovery.traffic import bridge_gateway
+from runners.tool_images import ensure_registrar
 from tests.conftest import remove_runner_containers
+from tests.e2e.pipeline_helpers import Processes
+from tests.support.etcd import EtcdServer
 from tests.support.services import Deployment, ShipwayProcess
 from tests.support.test_run import unique_name
 
@@ -47,3 +53,45 @@ def deploy_runner(
     yield process
     process.stop()
     remove_runner_containers(docker_client, runner_name)
+
+
+@pytest.fixture
+def etcd_also_on(docker_client: docker.DockerClient) -> str:
+    """Registrars reach the test's etcd from their containers, through Docker's bridge."""
+    return bridge_gateway(docker_client)
+
+
+@pytest.fixture(scope="session")
+def registrar(docker_client: docker.DockerClient) -> str:
+    """The registrar sidecar's image, built once (a release would build it, slowly)."""
+    return ensure_registrar(docker_client)
+
+
+@pytest.fixture
+def discovery_runner(
+    app: str,
+    deployment: Deployment,
+    etcd: EtcdServer,
+    runner_name: str,
+    registrar: str,
+    busybox: str,
+) -> Iterator[ShipwayProcess]:
+    """A server that writes traffic weights to etcd, and a runner of staging whose
+    instances register there. It needs ``app`` so that it stops before the app's
+    containers are removed: a batch still running would start them again."""
+    deployment.extra_env["SHIPWAY_ETCD_URL"] = etcd.url
+    server = deployment.start_server()
+    runner = deployment.start_runner(runner_name, "staging")
+    yield runner
+    runner.stop()
+    server.stop()
+
+
+@pytest.fixture
+def processes(
+    deployment: Deployment, docker_client: docker.DockerClient, busybox: str
+) -> Iterator[Processes]:
+    """Servers and runners the test starts (and kills, and starts again) itself."""
+    started = Processes(deployment, docker_client)
+    yield started
+    started.stop()

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+import docker
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.services import Deployment, wait_until
+from tests.conftest import remove_runner_containers
+from tests.support.services import Deployment, ShipwayProcess, wait_until
+
+
+class Processes:
+    """Servers and runners a test starts and kills; all stopped at the end."""
+
+    def __init__(self, deployment: Deployment, docker_client: docker.DockerClient) -> None:
+        self.deployment = deployment
+        self.docker_client = docker_client
+        self.started: list[ShipwayProcess] = []
+        self.runner_names: list[str] = []
+
+    def server(self) -> ShipwayProcess:
+        process = self.deployment.start_server()
+        self.started.append(process)
+        return process
+
+    def runner(self, name: str) -> ShipwayProcess:
+        process = self.deployment.start_runner(name)
+        self.started.append(process)
+        self.runner_names.append(name)
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(self.started):
+            if process.process.poll() is None:
+                process.stop()
+        for name in self.runner_names:
+            remove_runner_containers(self.docker_client, name)
 
 
 def current_jobs(deployment: Deployment, pipeline_id: int) -> dict[str, dict[str, Any]]:
@@ -58,6 +89,48 @@ def release(deployment: Deployment, release_id: int, status: str) -> dict[str, A
 
         wait_until(reached, 90, f"release {release_id} {status}", pause=0.2)
     return found
+
+
+# busybox's httpd in the foreground, serving /srv/www on port 8000.
+SERVE = ["httpd", "-f", "-p", "8000", "-h", "/srv/www"]
+
+
+def site_release_jobs(
+    busybox: str, image: dict[str, Any] | None = None, staging: dict[str, Any] | None = None
+) -> str:
+    """Two jobs of a pipeline file, as the YAML lines under its ``jobs:``: ``image``
+    (stage ``package``) builds an image of busybox serving the repository's ``site/``
+    (:data:`SERVE`), and ``staging`` (stage ``deploy``) releases it to staging.
+    ``image`` and ``staging`` add settings to each job, written as JSON, which YAML
+    reads as it is."""
+    app = {"copy": ["site/"], "workdir": "/srv/www", "command": SERVE}
+    lines = [
+        "  image:",
+        "    stage: package",
+        "    kind: image",
+        "    layers:",
+        f"      os: {busybox}",
+        f"      app: {json.dumps(app)}",
+        *(f"    {key}: {json.dumps(value)}" for key, value in (image or {}).items()),
+        "  staging:",
+        "    stage: deploy",
+        "    kind: deploy",
+        "    environment: staging",
+        *(f"    {key}: {json.dumps(value)}" for key, value in (staging or {}).items()),
+    ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def release_history(
+    deployment: Deployment, app: str, environment: str = "staging"
+) -> dict[str, Any]:
+    """``GET`` the environment's releases: its current version and its releases, newest
+    first."""
+    with deployment.api() as api:
+        history: dict[str, Any] = api.get(
+            f"/api/projects/{app}/environments/{environment}/releases"
+        ).json()
+    return history
 
 
 def all_attempts(deployment: Deployment, pipeline_id: int) -> list[dict[str, Any]]:

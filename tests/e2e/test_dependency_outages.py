@@ -22,7 +22,7 @@ import pytest
 
 from runners.base_images import ensure_busybox
 from runners.executor import ContainerOwner
-from tests.e2e.pipeline_helpers import wait_for_job
+from tests.e2e.pipeline_helpers import Processes, wait_for_job
 from tests.e2e.test_durability import let_go
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
 from tests.e2e.test_runner_lost import runners
@@ -176,31 +176,27 @@ def test_a_runner_still_stops_on_request_while_redis_is_away(
 
 def test_a_runner_waits_out_the_server(
     deployment: Deployment,
+    processes: Processes,
     runner_name: str,
-    busybox: str,
     repository: Repository,
     docker_client: docker.DockerClient,
 ) -> None:
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name)
-    try:
-        deployment.add_project("app", repository.bare, "t/app", SECRET)
-        pipeline_id, job = held_job(deployment, repository)
-        server.kill()
-        said = f"Shipway server at {deployment.url} unreachable since"
-        wait_until(lambda: said in runner.log(), 60, "the runner logging that the server is away")
-        let_go(docker_client, job["id"])  # its last lines and its result wait for the server
-        time.sleep(60)  # the outage itself
-        server = deployment.start_server()
-        pipeline = finished(deployment, pipeline_id, timeout=180)
-        assert pipeline["status"] == "success", pipeline
-        log = job_log(deployment, job["id"])
-        assert "done\n" in log
-        assert log.endswith("Job succeeded\n")
-        runs_the_next_pipeline(deployment, repository, runner, runner_name)
-    finally:
-        runner.stop()
-        server.stop()
+    server = processes.server()
+    runner = processes.runner(runner_name)
+    deployment.add_project("app", repository.bare, "t/app", SECRET)
+    pipeline_id, job = held_job(deployment, repository)
+    server.kill()
+    said = f"Shipway server at {deployment.url} unreachable since"
+    wait_until(lambda: said in runner.log(), 60, "the runner logging that the server is away")
+    let_go(docker_client, job["id"])  # its last lines and its result wait for the server
+    time.sleep(60)  # the outage itself
+    processes.server()
+    pipeline = finished(deployment, pipeline_id, timeout=180)
+    assert pipeline["status"] == "success", pipeline
+    log = job_log(deployment, job["id"])
+    assert "done\n" in log
+    assert log.endswith("Job succeeded\n")
+    runs_the_next_pipeline(deployment, repository, runner, runner_name)
 
 
 def test_a_runner_outlives_a_restart_of_its_docker_engine(

@@ -3,7 +3,6 @@ the server while an environment is held; and superseded pipelines."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -15,8 +14,7 @@ from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from pipelines.model import queue_id
-from tests.conftest import remove_runner_containers
-from tests.e2e.pipeline_helpers import current_jobs, wait_for_job
+from tests.e2e.pipeline_helpers import Processes, current_jobs, wait_for_job
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, RedisServer, ShipwayProcess, wait_until
@@ -25,43 +23,6 @@ from tests.support.test_run import job_containers
 pytestmark = pytest.mark.docker
 
 HEAD = "image: shipway/busybox:1\nstages: [build, test, deploy]\njobs:\n"
-
-
-class Processes:
-    """Servers and runners a test starts and kills; all stopped at the end."""
-
-    def __init__(self, deployment: Deployment, docker_client: docker.DockerClient) -> None:
-        self.deployment = deployment
-        self.docker_client = docker_client
-        self.started: list[ShipwayProcess] = []
-        self.runner_names: list[str] = []
-
-    def server(self) -> ShipwayProcess:
-        process = self.deployment.start_server()
-        self.started.append(process)
-        return process
-
-    def runner(self, name: str) -> ShipwayProcess:
-        process = self.deployment.start_runner(name)
-        self.started.append(process)
-        self.runner_names.append(name)
-        return process
-
-    def stop(self) -> None:
-        for process in reversed(self.started):
-            if process.process.poll() is None:
-                process.stop()
-        for name in self.runner_names:
-            remove_runner_containers(self.docker_client, name)
-
-
-@pytest.fixture
-def processes(
-    deployment: Deployment, docker_client: docker.DockerClient, busybox: str
-) -> Iterator[Processes]:
-    started = Processes(deployment, docker_client)
-    yield started
-    started.stop()
 
 
 def kill_tree(process: ShipwayProcess) -> None:

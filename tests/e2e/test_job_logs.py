@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from pipelines.job_log import MAX_APPEND_BYTES
-from tests.e2e.pipeline_helpers import wait_for_job
+from tests.e2e.pipeline_helpers import Processes, wait_for_job
 from tests.e2e.test_durability import let_go
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
 from tests.support.git import Repository
@@ -32,40 +32,35 @@ UNTIL_LET_GO = "until [ -e /tmp/go ]; do sleep 0.1; done"
 
 def test_a_burst_larger_than_one_append_is_stored_whole(
     deployment: Deployment,
+    processes: Processes,
     runner_name: str,
     busybox: str,
     repository: Repository,
     docker_client: docker.DockerClient,
 ) -> None:
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name)
-    try:
-        deployment.add_project("app", repository.bare, "team/app", SECRET)
-        script = f"[echo ready, '{UNTIL_LET_GO}', \"{BURST}\"]"
-        repository.commit(
-            {".shipway.yml": f"image: {busybox}\njobs:\n  loud: {{script: {script}}}\n"}
-        )
-        pipeline_id = pushed_pipeline(repository.push())
-        job = wait_for_job(deployment, pipeline_id, "loud", "running", timeout=120)
-        server.kill()
-        let_go(docker_client, job["id"])
-        # Its container is removed once the runner has read all it printed.
-        gone = job_containers(job["id"])
-        wait_until(
-            lambda: not docker_client.containers.list(all=True, filters=gone),
-            120,
-            "the job's container removed",
-        )
-        server = deployment.start_server()
-        pipeline = finished(deployment, pipeline_id, timeout=180)
-        assert pipeline["status"] == "success", pipeline
-        expected = "".join(f"{i} ✓ é\n" for i in range(1, LINES + 1))
-        assert len(expected.encode()) > MAX_APPEND_BYTES
-        log = job_log(deployment, job["id"])
-        assert "missing here" not in log, log[-2000:]
-        _, echoed, output = log.partition(f"$ {BURST}\n")
-        assert echoed, log[:2000]
-        assert output == expected + "Job succeeded\n"
-    finally:
-        runner.stop()
-        server.stop()
+    server = processes.server()
+    processes.runner(runner_name)
+    deployment.add_project("app", repository.bare, "team/app", SECRET)
+    script = f"[echo ready, '{UNTIL_LET_GO}', \"{BURST}\"]"
+    repository.commit({".shipway.yml": f"image: {busybox}\njobs:\n  loud: {{script: {script}}}\n"})
+    pipeline_id = pushed_pipeline(repository.push())
+    job = wait_for_job(deployment, pipeline_id, "loud", "running", timeout=120)
+    server.kill()
+    let_go(docker_client, job["id"])
+    # Its container is removed once the runner has read all it printed.
+    gone = job_containers(job["id"])
+    wait_until(
+        lambda: not docker_client.containers.list(all=True, filters=gone),
+        120,
+        "the job's container removed",
+    )
+    processes.server()
+    pipeline = finished(deployment, pipeline_id, timeout=180)
+    assert pipeline["status"] == "success", pipeline
+    expected = "".join(f"{i} ✓ é\n" for i in range(1, LINES + 1))
+    assert len(expected.encode()) > MAX_APPEND_BYTES
+    log = job_log(deployment, job["id"])
+    assert "missing here" not in log, log[-2000:]
+    _, echoed, output = log.partition(f"$ {BURST}\n")
+    assert echoed, log[:2000]
+    assert output == expected + "Job succeeded\n"

@@ -19,7 +19,9 @@ from tests.e2e.pipeline_helpers import (
     all_attempts,
     current_jobs,
     deliver_merge_request_hook,
+    release_history,
     scraped_metrics,
+    site_release_jobs,
     wait_for_job,
 )
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
@@ -323,19 +325,8 @@ jobs:
     stage: test
     image: {busybox}
     script: echo "merge request $SHIPWAY_MERGE_REQUEST_IID from $SHIPWAY_COMMIT_BRANCH"
-  image:
-    stage: package
-    kind: image
-    layers:
-      os: {busybox}
-      app: {{copy: [site/], workdir: /srv/www, command: [httpd, -f, -p, "8000", -h, /srv/www]}}
-  staging:
-    stage: deploy
-    kind: deploy
-    environment: staging
-    rules:
-      - merge_request: true
-""",
+"""
+            + site_release_jobs(busybox, staging={"rules": [{"merge_request": True}]}),
             "site/index.html": "a merge request on staging\n",
         }
     )
@@ -367,8 +358,7 @@ jobs:
     ]
     assert "merge request 7 from feature/login\n" in job_log(deployment, jobs["review"]["id"])
     (image,) = pipeline["images"]
-    with deployment.api() as api:
-        history = api.get(f"/api/projects/{app}/environments/staging/releases").json()
+    history = release_history(deployment, app)
     assert history["current_version"] == image["reference"]
     (made,) = history["releases"]
     assert (made["status"], made["batches"]) == ("success", [[f"{app}-staging-1"]])

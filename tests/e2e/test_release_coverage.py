@@ -11,7 +11,6 @@ wait is for a state, with a bound only a hang exceeds.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import Counter
@@ -23,21 +22,18 @@ import docker
 import httpx
 import pytest
 
-from runners.discovery.traffic import bridge_gateway
-from runners.tool_images import ensure_registrar
-from tests.e2e.pipeline_helpers import release
+from tests.e2e.pipeline_helpers import SERVE, release, site_release_jobs
 from tests.e2e.test_push_to_pipeline import finished, job_log, pushed_pipeline
 from tests.support.discovery import ConfdProcess, make_confdir, registering_web, running_confd
-from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.etcd import EtcdServer
 from tests.support.git import Repository
-from tests.support.nginx import NginxServer, running_nginx
+from tests.support.nginx import NginxServer
 from tests.support.services import Deployment, RegistryServer, ShipwayProcess, wait_until
 
 pytestmark = pytest.mark.docker
 
 # Health checks a busy machine does not fail: only a real failure runs out of retries.
 PATIENT = {"interval": 1, "timeout": 5, "retries": 10}
-SERVE = ["httpd", "-f", "-p", "8000", "-h", "/srv/www"]
 GRACE = 20.0  # shipway confd's --empty-grace here: long beside a check, short for a test
 
 
@@ -57,6 +53,21 @@ def registering(content: str, instances: int) -> dict[str, Any]:
     return registering_web(content, instances) | {
         "health": {"http": {"path": "/", "port": 8000}, **PATIENT}
     }
+
+
+def released(
+    deployment: Deployment,
+    base: str,
+    config: dict[str, Any],
+    order: dict[str, Any],
+    status: str = "success",
+) -> dict[str, Any]:
+    """Put the configuration of the environment at ``base`` (its API path), order a
+    release there, and wait for the release to be ``status``."""
+    with deployment.api() as api:
+        api.put(f"{base}/config", json=config).raise_for_status()
+        made = api.post(f"{base}/releases", json=order).json()
+    return release(deployment, made["id"], status)
 
 
 def host_port(docker_client: docker.DockerClient, name: str) -> int:
@@ -143,26 +154,6 @@ def test_a_beta_instance_goes_first_and_the_rest_wait_for_a_confirmation(
 # --- service discovery: a test's own etcd, nginx and shipway confd ---------------------
 
 
-@pytest.fixture(scope="session")
-def registrar(docker_client: docker.DockerClient) -> str:
-    """The registrar sidecar's image, built once (a release would build it, slowly)."""
-    return ensure_registrar(docker_client)
-
-
-@pytest.fixture
-def etcd(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EtcdServer]:
-    # Registrars reach etcd from their containers, through Docker's bridge.
-    with running_etcd(tmp_path / "etcd", also_on=bridge_gateway(docker_client)) as server:
-        yield server
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[NginxServer]:
-    (tmp_path / "site").mkdir()
-    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
-        yield server
-
-
 @pytest.fixture
 def confd(
     tmp_path: Path, etcd: EtcdServer, nginx: NginxServer, runner_name: str
@@ -171,26 +162,6 @@ def confd(
     name = f"{runner_name}-confd"
     with running_confd(confdir, etcd, name, GRACE, tmp_path / "confd.log") as agent:
         yield agent
-
-
-@pytest.fixture
-def discovery_runner(
-    app: str,
-    deployment: Deployment,
-    etcd: EtcdServer,
-    runner_name: str,
-    registrar: str,
-    busybox: str,
-) -> Iterator[ShipwayProcess]:
-    """A server that writes traffic weights to etcd, and a runner of staging whose
-    instances register there. It needs ``app`` so that it stops before the app's
-    containers are removed: a batch still running would start them again."""
-    deployment.extra_env["SHIPWAY_ETCD_URL"] = etcd.url
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name, "staging")
-    yield runner
-    runner.stop()
-    server.stop()
 
 
 def split(nginx: NginxServer, requests: int) -> Counter[str]:
@@ -247,21 +218,15 @@ def test_traffic_shares_split_the_requests_through_nginx(
     deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
     base = f"/api/projects/{app}/environments/staging"
     service = f"{app}_STAGING"
-    with deployment.api() as api:
-        api.put(f"{base}/config", json=registering("old\n", 2)).raise_for_status()
-        order = {"image": busybox, "batches": 2, "pause_mode": "never"}
-        first = api.post(f"{base}/releases", json=order).json()
-    release(deployment, first["id"], "success")
+    order = {"image": busybox, "batches": 2, "pause_mode": "never"}
+    released(deployment, base, registering("old\n", 2), order)
     new, old = (f"127.0.0.1:{host_port(docker_client, f'{app}-staging-{i}')}" for i in (1, 2))
     assert registered(etcd, service) == sorted([new, old])
     settled_split(nginx, 20, lambda s: s == {"old\n": 20}, "nginx routing to both instances")
 
     # The new version on the first instance; paused there, both still take traffic.
-    with deployment.api() as api:
-        api.put(f"{base}/config", json=registering("new\n", 2)).raise_for_status()
-        order = {"image": busybox, "batches": 2, "pause_mode": "after_first"}
-        second = api.post(f"{base}/releases", json=order).json()
-    release(deployment, second["id"], "paused")
+    order = {"image": busybox, "batches": 2, "pause_mode": "after_first"}
+    second = released(deployment, base, registering("new\n", 2), order, "paused")
     even = settled_split(
         nginx, 40, lambda s: set(s) == {"old\n", "new\n"}, "the new instance routed too"
     )
@@ -339,10 +304,7 @@ def test_a_released_service_left_without_instances_is_served_for_the_grace_then_
     # Its timeout outlasts the grace by far: only the test ends the hook.
     config = registering("old\n", 1) | {"hooks": {"pre_stop": held, "timeout": "10m"}}
     order = {"image": busybox, "batches": 1, "pause_mode": "never"}
-    with deployment.api() as api:
-        api.put(f"{base}/config", json=config).raise_for_status()
-        first = api.post(f"{base}/releases", json=order).json()
-    release(deployment, first["id"], "success")
+    released(deployment, base, config, order)
     address = f"127.0.0.1:{host_port(docker_client, name)}"
     assert registered(etcd, service) == [address]
     settled_split(nginx, 5, lambda s: s == {"old\n": 5}, "nginx routing to the instance")
@@ -419,21 +381,8 @@ def test_an_images_runtime_mounts_are_read_only_in_the_environments_they_name(
         ).raise_for_status()
     repository.commit(
         {
-            ".shipway.yml": f"""
-stages: [package, deploy]
-jobs:
-  image:
-    stage: package
-    kind: image
-    layers:
-      os: {busybox}
-      app: {{copy: [site/], workdir: /srv/www, command: {json.dumps(SERVE)}}}
-    runtime_mounts: {json.dumps(mounts)}
-  staging:
-    stage: deploy
-    kind: deploy
-    environment: staging
-""",
+            ".shipway.yml": "stages: [package, deploy]\njobs:\n"
+            + site_release_jobs(busybox, image={"runtime_mounts": mounts}),
             "site/index.html": "mounted\n",
         }
     )
@@ -481,10 +430,7 @@ def test_the_cpu_limit_of_the_configuration_is_the_running_containers(
     order = {"image": busybox, "batches": 1, "pause_mode": "never"}
     for cpus, memory in ((0.5, 64), (0.25, 32)):
         config = web(f"{cpus}\n", 2) | {"resources": {"cpus": cpus, "memory": f"{memory}m"}}
-        with deployment.api() as api:
-            api.put(f"{base}/config", json=config).raise_for_status()
-            made = api.post(f"{base}/releases", json=order).json()
-        release(deployment, made["id"], "success")
+        released(deployment, base, config, order)
         for name in names:
             limits = docker_client.containers.get(name).attrs["HostConfig"]
             assert (limits["NanoCpus"], limits["CpuQuota"], limits["CpuPeriod"]) == (
@@ -510,10 +456,7 @@ def test_a_hook_that_never_ends_does_not_hold_the_release(
     hooks = {"pre_stop": "sleep 100000", "post_start": "sleep 100000", "timeout": "2s"}
     order = {"image": busybox, "batches": 1, "pause_mode": "never"}
     for content in ("old\n", "new\n"):
-        with deployment.api() as api:
-            api.put(f"{base}/config", json=web(content, 1) | {"hooks": hooks}).raise_for_status()
-            made = api.post(f"{base}/releases", json=order).json()
-        done = release(deployment, made["id"], "success")
+        done = released(deployment, base, web(content, 1) | {"hooks": hooks}, order)
         assert served(docker_client, name) == content
     log = done["instances"][0]["log"]
     assert "PreStop: still running after 2s: going on without it" in log

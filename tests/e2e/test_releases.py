@@ -9,7 +9,7 @@ from typing import Any
 import docker
 import pytest
 
-from tests.e2e.pipeline_helpers import release
+from tests.e2e.pipeline_helpers import SERVE, release, release_history, site_release_jobs
 from tests.e2e.test_push_to_pipeline import finished, job_log, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, RegistryServer, ShipwayProcess
@@ -21,7 +21,7 @@ def config(health_command: str) -> dict[str, Any]:
     return {
         "instances": 4,
         "ports": [{"container": 8000}],
-        "command": ["httpd", "-f", "-p", "8000", "-h", "/srv/www"],
+        "command": SERVE,
         "files": [{"path": "/srv/www/index.html", "content": "up\n"}],
         "health": {"command": health_command, "interval": 1, "timeout": 5, "retries": 3},
         "hooks": {"post_start": "echo started > /tmp/post-start", "pre_stop": "echo bye"},
@@ -193,21 +193,8 @@ def test_a_pipelines_deploy_job_releases_its_image_to_staging(
         )
     repository.commit(
         {
-            ".shipway.yml": f"""
-stages: [package, deploy]
-jobs:
-  image:
-    stage: package
-    kind: image
-    layers:
-      os: {busybox}
-      app: {{copy: [site/], workdir: /srv/www, command: [httpd, -f, -p, "8000", -h, /srv/www]}}
-  staging:
-    stage: deploy
-    kind: deploy
-    environment: staging
-    release: {{grouping: one_by_one}}
-""",
+            ".shipway.yml": "stages: [package, deploy]\njobs:\n"
+            + site_release_jobs(busybox, staging={"release": {"grouping": "one_by_one"}}),
             "site/index.html": "deployed by a pipeline\n",
         }
     )
@@ -215,8 +202,7 @@ jobs:
     jobs = {job["name"]: job for job in pipeline["jobs"]}
     assert pipeline["status"] == "success", job_log(deployment, jobs["staging"]["id"])
     (image,) = pipeline["images"]
-    with deployment.api() as api:
-        history = api.get(f"/api/projects/{app}/environments/staging/releases").json()
+    history = release_history(deployment, app)
     assert history["current_version"] == image["reference"]
     (made,) = history["releases"]
     assert made["batches"] == [[f"{app}-staging-1"], [f"{app}-staging-2"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.pipeline_helpers import Processes
 from tests.e2e.test_push_to_pipeline import (
     SECRET,
     finished,
@@ -12,44 +13,39 @@ from tests.e2e.test_push_to_pipeline import (
     pushed_pipeline,
 )
 from tests.support.git import Repository
-from tests.support.services import Deployment, ShipwayProcess, wait_until
+from tests.support.services import Deployment, wait_until
 
 pytestmark = pytest.mark.docker
 
 
 def test_a_job_outlives_a_killed_server(
-    deployment: Deployment, runner_name: str, busybox: str, repository: Repository
+    deployment: Deployment, processes: Processes, runner_name: str, repository: Repository
 ) -> None:
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name)
-    restarted: ShipwayProcess | None = None
-    try:
-        deployment.add_project("app", repository.bare, "t/app", SECRET)
-        repository.commit(
-            {
-                ".shipway.yml": pipeline_file(
-                    ("slow", "test", ["for i in $(seq 1 12); do echo tick $i; sleep 0.25; done"])
-                )
-            }
-        )
-        pipeline_id = pushed_pipeline(repository.push())
-        with deployment.api() as api:
+    server = processes.server()
+    processes.runner(runner_name)
+    deployment.add_project("app", repository.bare, "t/app", SECRET)
+    repository.commit(
+        {
+            ".shipway.yml": pipeline_file(
+                ("slow", "test", ["for i in $(seq 1 12); do echo tick $i; sleep 0.25; done"])
+            )
+        }
+    )
+    pipeline_id = pushed_pipeline(repository.push())
+    with deployment.api() as api:
 
-            def ticking() -> bool:
-                jobs = api.get(f"/api/pipelines/{pipeline_id}").json()["jobs"]
-                return bool(jobs) and "tick 2" in api.get(f"/api/jobs/{jobs[0]['id']}/log").text
+        def ticking() -> bool:
+            jobs = api.get(f"/api/pipelines/{pipeline_id}").json()["jobs"]
+            return bool(jobs) and "tick 2" in api.get(f"/api/jobs/{jobs[0]['id']}/log").text
 
-            wait_until(ticking, 30, "the job printing")
-        server.kill()
-        restarted = deployment.start_server()
-        pipeline = finished(deployment, pipeline_id)
-        assert pipeline["status"] == "success"
-        ticks = [
-            line
-            for line in job_log(deployment, pipeline["jobs"][0]["id"]).splitlines()
-            if line.startswith("tick")
-        ]
-        assert ticks == [f"tick {i}" for i in range(1, 13)]
-    finally:
-        runner.stop()
-        (restarted or server).stop()
+        wait_until(ticking, 30, "the job printing")
+    server.kill()
+    processes.server()
+    pipeline = finished(deployment, pipeline_id)
+    assert pipeline["status"] == "success"
+    ticks = [
+        line
+        for line in job_log(deployment, pipeline["jobs"][0]["id"]).splitlines()
+        if line.startswith("tick")
+    ]
+    assert ticks == [f"tick {i}" for i in range(1, 13)]

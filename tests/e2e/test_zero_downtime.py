@@ -14,29 +14,14 @@ import pytest
 from confd.agent import Agent
 from confd.etcd_view import EtcdView
 from confd.resources import load_resources
-from runners.discovery.traffic import bridge_gateway
 from tests.e2e.pipeline_helpers import release
 from tests.support.discovery import Load, make_confdir, registering_web
-from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.etcd import EtcdServer
 from tests.support.git import Repository
-from tests.support.nginx import NginxServer, running_nginx
+from tests.support.nginx import NginxServer
 from tests.support.services import Deployment, ShipwayProcess, wait_until
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def etcd(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EtcdServer]:
-    # Registrars reach etcd from their containers, through Docker's bridge.
-    with running_etcd(tmp_path / "etcd", also_on=bridge_gateway(docker_client)) as server:
-        yield server
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[NginxServer]:
-    (tmp_path / "site").mkdir()
-    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
-        yield server
 
 
 @pytest.fixture
@@ -48,21 +33,6 @@ def agent(tmp_path: Path, etcd: EtcdServer, nginx: NginxServer) -> Iterator[Agen
     yield running
     running.stop()
     thread.join(10)
-
-
-@pytest.fixture
-def discovery_runner(
-    deployment: Deployment,
-    etcd: EtcdServer,
-    runner_name: str,
-    docker_client: docker.DockerClient,
-) -> Iterator[ShipwayProcess]:
-    deployment.extra_env["SHIPWAY_ETCD_URL"] = etcd.url
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name, "staging")
-    yield runner
-    runner.stop()
-    server.stop()
 
 
 def test_a_release_under_load_fails_no_request(

@@ -23,8 +23,8 @@ from confd.etcd_view import EtcdView
 from confd.resources import load_resources
 from confd.status import StatusBoard
 from tests.support.discovery import make_confdir
-from tests.support.etcd import EtcdServer, running_etcd
-from tests.support.nginx import Backend, NginxServer, running_backends, running_nginx
+from tests.support.etcd import EtcdServer
+from tests.support.nginx import Backend, NginxServer, running_backends
 from tests.support.services import free_port, wait_until
 
 SERVICE = "hello_STAGING"
@@ -33,19 +33,6 @@ SERVICE = "hello_STAGING"
 ROUTED = 30.0
 ROUTE = json.dumps({"path": "/hello/"})
 RAW_LINES = '{% for key, value in kv.items() if key.startswith("/raw/") %}{{ value }}\n{% endfor %}'
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdServer]:
-    with running_etcd(tmp_path / "etcd") as server:
-        yield server
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[NginxServer]:
-    (tmp_path / "site").mkdir()
-    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
-        yield server
 
 
 @pytest.fixture

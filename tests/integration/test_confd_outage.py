@@ -8,33 +8,17 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.integration.test_confd_agent import ROUTE, SERVICE, register, routed_to
 from tests.support.discovery import make_confdir
-from tests.support.etcd import EtcdServer, running_etcd
-from tests.support.nginx import NginxServer, running_backends, running_nginx
+from tests.support.etcd import EtcdServer
+from tests.support.nginx import NginxServer, running_backends
 from tests.support.services import stop_process, wait_until
 
 OUTAGE_SECONDS = 60
 ROUTED = 30.0  # generous bound of every wait for nginx to serve what etcd holds
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdServer]:
-    with running_etcd(tmp_path / "etcd") as server:
-        yield server
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[NginxServer]:
-    (tmp_path / "site").mkdir()
-    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
-        yield server
 
 
 def status(path: Path) -> dict[str, Any]:

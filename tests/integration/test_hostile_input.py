@@ -22,14 +22,12 @@ import html
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
@@ -44,9 +42,10 @@ from server.routes import routes
 from server.settings import Settings
 from server.state import AppState
 from server.store.pipelines import NewPipeline
+from tests.conftest import empty_database
 from tests.support.git import Repository
 from tests.support.rows import row_counts
-from tests.support.services import PostgresServer, RedisServer
+from tests.support.services import RedisServer
 from tests.unit.test_events import push_payload
 
 API_TOKEN = "api-token-0123456789"
@@ -333,18 +332,8 @@ def database_url(
 ) -> Iterator[str]:
     """SQLite, and PostgreSQL, which enforces what SQLite lets pass: the width of a
     column, NUL characters, 32-bit integers."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz-db') / 'shipway.db'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    name = f"fuzz_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    yield server.url.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with empty_database(request, tmp_path_factory.mktemp("fuzz-db"), "fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

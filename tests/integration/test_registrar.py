@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from runners.discovery.registrar import Registrar, RegistrarSettings, healthy, instance_key
-from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.etcd import EtcdServer
 from tests.support.nginx import Backend, running_backends
 from tests.support.services import free_port, wait_until
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdServer]:
-    with running_etcd(tmp_path / "etcd") as server:
-        yield server
 
 
 @pytest.fixture

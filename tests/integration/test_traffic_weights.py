@@ -15,13 +15,7 @@ from server.app import create_app
 from server.settings import Settings
 from server.state import AppState
 from tests.integration.test_api import API, pending_job
-from tests.support.etcd import EtcdServer, running_etcd
-
-
-@pytest.fixture
-def etcd(tmp_path: Path) -> Iterator[EtcdServer]:
-    with running_etcd(tmp_path / "etcd") as server:
-        yield server
+from tests.support.etcd import EtcdServer
 
 
 @pytest.fixture
