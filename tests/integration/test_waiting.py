@@ -82,10 +82,20 @@ def test_each_waiting_job_says_why(store: Store) -> None:
         jobs["lint"].id: "waiting for a runner serving queue lint; "
         f"no runner has ever served queue lint; {redis_away}",
         jobs["deploy"].id: f"waiting for release {release_id} of staging to end (running)",
-        jobs["ship"].id: f"waiting for environment staging, held by job {jobs['deploy'].id}",
+        # Created: the jobs of the earlier stages first, then the environment.
+        jobs["ship"].id: "waiting for image, unit, lint",
     }
     assert pipeline_wait(store.jobs.of_pipeline(pipeline_id), waits) == (
         f"job unit: {waits[jobs['unit'].id]} (and 3 more jobs waiting)"
+    )
+    for name in ("image", "unit", "lint"):
+        if name == "image":
+            store.jobs.change_status(jobs[name].id, Status.PENDING)
+        store.jobs.change_status(jobs[name].id, Status.RUNNING, runner="r1")
+        store.jobs.change_status(jobs[name].id, Status.SUCCESS)
+    waits = job_waits(store, store.jobs.of_pipeline(pipeline_id), now)
+    assert waits[jobs["ship"].id] == (
+        f"waiting for environment staging, held by job {jobs['deploy'].id}"
     )
 
 
