@@ -1,14 +1,16 @@
 """A ``git push`` while the Shipway server, or its PostgreSQL, is away: the real
 post-receive hook waits for it, saying so on the pusher's terminal, for at most its
 patience. Back within it: exactly one pipeline (every attempt carries the same
-Idempotency-Key). Not back: the push still succeeds and the hook says that no
-pipeline was created and how to start one, and that command works."""
+Idempotency-Key, also when an attempt was stored and only its answer was lost). Not
+back: the push still succeeds and the hook says that no pipeline was created and how
+to start one, and that command works."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -19,7 +21,13 @@ import pytest
 from tests.e2e.test_push_to_pipeline import SECRET, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.outages import PostgresOutage
-from tests.support.services import Deployment, PostgresServer, ShipwayProcess, wait_until
+from tests.support.services import (
+    Deployment,
+    PostgresServer,
+    ShipwayProcess,
+    free_port,
+    wait_until,
+)
 
 # Bounds only a hang exceeds: the outages here last as long as a restart takes.
 PATIENCE = 300
@@ -168,3 +176,77 @@ def test_a_push_whose_server_never_comes_back_says_no_pipeline_was_created(
     assert triggered.returncode == 0, triggered.stderr
     (pipeline,) = pipelines_of(deployment, "app")
     assert pipeline["sha"] == sha
+
+
+class AnswerLosingRelay:
+    """A TCP relay in front of the server that loses the first answer: the first
+    connection is cut as soon as the server starts answering (so the delivery is
+    stored, and the hook never learns it); later connections pass untouched."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", free_port()))
+        self.port: int = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # closed by close()
+            while True:
+                client, _ = self.listener.accept()
+                self.connections += 1
+                lose = self.connections == 1
+                threading.Thread(target=self._relay, args=(client, lose), daemon=True).start()
+
+    def _relay(self, client: socket.socket, lose_answer: bool) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        asking = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
+        asking.start()
+        try:
+            if lose_answer:
+                upstream.recv(1)  # the server answers: its transaction is committed
+            else:
+                self._pump(upstream, client)
+        finally:
+            for end in (client, upstream):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+            asking.join(10)
+            client.close()
+            upstream.close()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        """Until either end closes; the other direction then ends too."""
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        for end in (source, target):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_attempt_stored_whose_answer_was_lost_starts_no_second_pipeline(
+    deployment: Deployment,
+    postgres: PostgresServer,
+    servers: list[ShipwayProcess],
+    repository: Repository,
+) -> None:
+    relay = AnswerLosingRelay(deployment.port)
+    try:
+        through_relay = f"http://127.0.0.1:{relay.port}/webhooks/gitlab"
+        options = ("--webhook-url", through_relay)
+        deployment.add_project("app", repository.bare, "team/app", SECRET, hook_options=options)
+        repository.commit({"README": "the first answer is lost\n"})
+        output = repository.push()
+    finally:
+        relay.close()
+    assert relay.connections == 2, output
+    assert f"waiting for the server: the server at 127.0.0.1:{relay.port} does not answer" in output
+    # The second attempt, with the same Idempotency-Key, found the first one's pipeline.
+    assert "(delivered by an earlier attempt)" in output, output
+    pipeline_id = pushed_pipeline(output)
+    assert [pipeline["id"] for pipeline in pipelines_of(deployment, "app")] == [pipeline_id]
