@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -143,12 +144,15 @@ def test_a_push_waits_for_the_server_and_starts_exactly_one_pipeline(
             servers.append(deployment.start_server())
         else:
             outage.end()
+        back = time.monotonic()
         assert push.wait(PUSH_ENDS_WITHIN) == 0, push.output
     finally:
         push.stop()
     pipeline_id = pushed_pipeline(push.output)
     assert [pipeline["id"] for pipeline in pipelines_of(deployment, "app")] == [pipeline_id]
     assert "gave up" not in push.output
+    waits = push.output.count("waiting for the server: ")
+    print(f"{away} away: {waits} waits said; the push ended {time.monotonic() - back:.1f}s after")
 
 
 def test_a_push_whose_server_never_comes_back_says_no_pipeline_was_created(
