@@ -48,6 +48,11 @@ class JobQueue(Protocol):
         finds out from the server that the job is no longer pending."""
         ...
 
+    def drop_release_batch(self, task_id: str) -> None:
+        """Forget a release batch's task, wherever it is; a runner that holds it
+        already is refused when it claims the batch."""
+        ...
+
     def unreachable(self) -> str | None:
         """Why the queue does not answer; None when it does."""
         ...

@@ -48,17 +48,26 @@ def upstream_of(job: Job, jobs: Sequence[Job]) -> list[Job]:
     return [other for other in jobs if other.name in named]
 
 
-def upstream_state(job: Job, upstream: Sequence[Job]) -> Upstream:
+def holding(job: Job, upstream: Sequence[Job]) -> list[Job]:
+    """The jobs of ``upstream`` that keep ``job`` from being decided: those not
+    finished, and manual jobs nobody played (an optional one only when named in
+    ``needs``)."""
     explicit = job.needs is not None
-    failed = False
-    for other in upstream:
-        if other.status is Status.MANUAL:
-            if explicit or not other.allow_failure:
-                return Upstream.WAITING
-            continue  # an optional manual job nobody played blocks nothing
-        if not other.status.is_finished:
-            return Upstream.WAITING
-        failed = failed or _counts_as_failure(other, explicit)
+    return [other for other in upstream if _holds(other, explicit)]
+
+
+def _holds(other: Job, needed_by_name: bool) -> bool:
+    if other.status is Status.MANUAL:
+        return needed_by_name or not other.allow_failure
+    return not other.status.is_finished
+
+
+def upstream_state(job: Job, upstream: Sequence[Job]) -> Upstream:
+    if holding(job, upstream):
+        return Upstream.WAITING
+    explicit = job.needs is not None
+    # What is left is finished, or an optional manual job that blocks nothing.
+    failed = any(_counts_as_failure(other, explicit) for other in upstream)
     return Upstream.FAILED if failed else Upstream.SUCCEEDED
 
 

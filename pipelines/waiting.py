@@ -1,6 +1,8 @@
 """Why a job or a release waits, and when waiting for a runner becomes stuck.
 
-A pending job waits for a runner serving its queue; a release's batch, handed out,
+A created job waits for the jobs it needs (by name, or every job of the earlier
+stages) that have not finished, and for manual ones nobody played. A pending job
+waits for a runner serving its queue; a release's batch, handed out,
 waits for a runner serving the queue named after its environment. What they wait for
 is read from the runners' heartbeats: how many runners serving the queue are online,
 how many of those are busy, and when the last one was heard of.
@@ -16,13 +18,17 @@ caller supplies the clock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pipelines.liveness import is_online
-from pipelines.model import Runner
+from pipelines.model import Job, Runner
 from pipelines.release import Release, ReleaseStatus
+from pipelines.schedule import current_attempts, holding, upstream_of
+from pipelines.status import Status
+
+NAMED_AT_MOST = 5  # jobs named in an upstream wait; the rest are counted
 
 
 def stamp(moment: datetime) -> str:
@@ -86,6 +92,25 @@ def stuck_reason(reason: str, stuck_after: timedelta) -> str:
 
 def queue_unreachable(down_since: datetime) -> str:
     return f"not queued yet: Redis unreachable since {stamp(down_since)}"
+
+
+def upstream_wait(job: Job, jobs: Sequence[Job]) -> str | None:
+    """Why a created job has not started: the jobs it waits for, among ``jobs`` (its
+    pipeline's), in pipeline order ("waiting for compile, unit"); None when no job
+    holds it (it starts at the engine's next pass, or waits for its environment)."""
+    if job.status is not Status.CREATED:
+        return None
+    waited_for = holding(job, upstream_of(job, current_attempts(jobs)))
+    if not waited_for:
+        return None
+    ordered = sorted(waited_for, key=lambda other: (other.stage_index, other.id))
+    names = [
+        f"{other.name} (manual, not played yet)" if other.status is Status.MANUAL else other.name
+        for other in ordered
+    ]
+    shown = ", ".join(names[:NAMED_AT_MOST])
+    more = len(names) - NAMED_AT_MOST
+    return f"waiting for {shown}" + (f" and {more} more" if more > 0 else "")
 
 
 def job_wait(wait: RunnerWait, queue_down_since: datetime | None = None) -> str:

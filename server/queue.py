@@ -125,15 +125,19 @@ class RqJobQueue:
         return TaskState.ENDED, None
 
     def drop(self, job_id: int) -> None:
+        self._delete(queue_id(job_id), f"the task of job {job_id}")
+
+    def drop_release_batch(self, task_id: str) -> None:
+        self._delete(task_id, task_id)
+
+    def _delete(self, rq_id: str, what: str) -> None:
         try:
-            task = RqJob.fetch(
-                queue_id(job_id), connection=self.connection, serializer=JSONSerializer
-            )
+            task = RqJob.fetch(rq_id, connection=self.connection, serializer=JSONSerializer)
             task.delete()  # out of its queue and registries too
         except NoSuchJobError:
             return
         except redis.RedisError as exc:
-            raise ExternalError(f"could not drop the task of job {job_id}: {exc}") from exc
+            raise ExternalError(f"could not drop {what}: {exc}") from exc
 
     def lengths(self) -> dict[str, int]:
         """Tasks waiting in each queue RQ knows."""

@@ -248,6 +248,14 @@ def _parser() -> argparse.ArgumentParser:
     install.add_argument("--project-path", required=True, help="the project's GitLab path")
     install.add_argument("--secret", required=True)
     install.add_argument("--webhook-url", help="default: <--url>/webhooks/gitlab")
+    install.add_argument(
+        "--patience",
+        type=float,
+        help="seconds a push waits for a server that is down or without its database (default 60)",
+    )
+    install.add_argument(
+        "--project-name", help="the Shipway project, named in the hook's give-up message"
+    )
     return parser
 
 
@@ -288,7 +296,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from server.cli.hook import install_hook
 
         url = args.webhook_url or f"{args.url.rstrip('/')}/webhooks/gitlab"
-        path = install_hook(args.repository, url, args.project_path, args.secret)
+        path = install_hook(
+            args.repository,
+            url,
+            args.project_path,
+            args.secret,
+            patience=args.patience,
+            project_name=args.project_name,
+        )
         print(f"installed {path} -> {url}")
         return 0
     token = os.environ.get("SHIPWAY_API_TOKEN", "")

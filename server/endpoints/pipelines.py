@@ -76,7 +76,10 @@ async def list_runners(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     state = state_of(request)
     job = await run_in_threadpool(state.store.jobs.get, path_int(request, "job_id"))
-    waits = await _waits(state, [job])
+    context = [job]
+    if job.status is Status.CREATED:  # what it waits for is among its pipeline's jobs
+        context = await run_in_threadpool(state.store.jobs.of_pipeline, job.pipeline_id)
+    waits = await _waits(state, context)
     return JSONResponse(job_json(job, waits.get(job.id)))
 
 

@@ -5,7 +5,8 @@ the wait it gave up on as its reason (``pipelines.waiting`` decides).
 A job fails with the failure kind ``stuck`` (never retried on its own: a new attempt
 would only wait as long again) and its task is taken out of the queue; a runner that
 takes it all the same is refused, as the job is no longer pending. A release whose
-batch no runner claimed fails; its deploy job then fails as the release did.
+batch no runner claimed fails and its batch's task is taken out of the queue the same
+way (a late claim is refused); its deploy job then fails as the release did.
 """
 
 from __future__ import annotations
@@ -75,4 +76,8 @@ def fail_stuck(
         )
         log.warning("release %s: %s", release.id, reason)
         failed.append(f"release {release.id}")
+        # As for a job: with Redis away the task stays, and a runner that takes it
+        # later is refused its claim (the release is no longer running).
+        with contextlib.suppress(ExternalError):
+            queue.drop_release_batch(release.batch_task_id)
     return failed

@@ -4,7 +4,8 @@ status that has not ended (``pipelines.waiting`` says it; this reads what it nee
 - a pending job: the runners of its queue (none online since..., all busy), and Redis
   when it is unreachable; a pending deploy job: the release of its environment that
   has not ended; a running deploy job: where its release is;
-- a created job that deploys to an environment another job holds: that job;
+- a created job: the jobs it waits for (its needs, or the earlier stages' jobs not
+  finished); once none, for an environment another job holds: that job;
 - a pipeline: the first of its jobs that waits;
 - a running release: its batch (running on a runner, or waiting for one), a paused
   release: a person.
@@ -17,7 +18,7 @@ from datetime import datetime
 from pipelines.model import Job, Runner
 from pipelines.release import Release
 from pipelines.status import Status
-from pipelines.waiting import job_wait, release_wait, runner_wait
+from pipelines.waiting import job_wait, release_wait, runner_wait, upstream_wait
 from server.store import Store
 
 DEPLOY = "deploy"
@@ -26,13 +27,25 @@ DEPLOY = "deploy"
 def job_waits(
     store: Store, jobs: list[Job], now: datetime, queue_down_since: datetime | None = None
 ) -> dict[int, str]:
-    """Job id -> why it waits, for the jobs of ``jobs`` that wait on something."""
+    """Job id -> why it waits, for the jobs of ``jobs`` that wait on something.
+
+    A created job's wait names the jobs it waits for among ``jobs``: pass every job
+    of its pipeline."""
     pending = [job for job in jobs if job.status is Status.PENDING]
-    blocked = [job for job in jobs if job.status is Status.CREATED and job.environment]
+    created = [job for job in jobs if job.status is Status.CREATED]
     deploying = [job for job in jobs if job.status is Status.RUNNING and job.kind == DEPLOY]
-    if not pending and not blocked and not deploying:
+    if not pending and not created and not deploying:
         return {}
     waits: dict[int, str] = {}
+    blocked = []
+    for job in created:
+        upstream = upstream_wait(
+            job, [other for other in jobs if other.pipeline_id == job.pipeline_id]
+        )
+        if upstream is not None:
+            waits[job.id] = upstream
+        elif job.environment:
+            blocked.append(job)
     runners: list[Runner] = store.runners.all() if pending else []
     for job in pending:
         if job.kind == DEPLOY:
@@ -53,10 +66,13 @@ def job_waits(
 
 
 def pipeline_wait(jobs: list[Job], waits: dict[int, str]) -> str | None:
-    """The first waiting job's reason, named, and how many more wait."""
+    """The first waiting job's reason, named, and how many more wait. A job that
+    waits on something else (a runner, a release) comes before those that wait for
+    other jobs: that is what holds the pipeline."""
     waiting = [job for job in jobs if job.id in waits and not job.retried]
     if not waiting:
         return None
+    waiting.sort(key=lambda job: job.status is Status.CREATED)  # stable: pipeline order
     first = waiting[0]
     more = f" (and {len(waiting) - 1} more jobs waiting)" if len(waiting) > 1 else ""
     return f"job {first.name}: {waits[first.id]}{more}"

@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+import redis
+from rq import Queue
 
 from pipelines.waiting import stamp
 from tests.e2e.pipeline_helpers import current_jobs, wait_for_job
@@ -144,6 +146,19 @@ def test_a_release_batch_no_runner_serves_says_so_then_fails_as_stuck(
     wait_until(lambda: says("running", "waiting", waiting), 30, "the release waiting", pause=0.2)
     shown = deployment.cli("release", "show", str(release_id))
     assert waiting in shown.stdout, shown.stdout
+    # The batch, for a runner to take (queued just after it is marked handed out).
+    wait_until(lambda: queued_tasks(deployment, environment) == 1, 30, "the batch queued")
     reason = f"stuck for {STUCK_AFTER}s: {waiting}"
     wait_until(lambda: says("failed", "reason", reason), STUCK_AFTER + 60, "the release stuck")
     assert found["waiting"] is None
+    # Its task leaves the queue (just after the release fails): a runner serving the
+    # queue later finds nothing.
+    wait_until(lambda: queued_tasks(deployment, environment) == 0, 30, "the batch dropped")
+
+
+def queued_tasks(deployment: Deployment, queue: str) -> int:
+    connection = redis.Redis.from_url(deployment.redis_url)
+    try:
+        return int(Queue(queue, connection=connection).count)
+    finally:
+        connection.close()

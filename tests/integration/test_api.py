@@ -661,3 +661,68 @@ def test_a_runner_says_what_it_waits_for_in_its_heartbeat(client: TestClient) ->
         headers=RUNNER,
     )
     assert (too_long.status_code, too_long.json()["field"]) == (400, "problem")
+
+
+def test_a_created_job_says_which_jobs_it_waits_for(
+    client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
+    store = state.store
+    project = store.projects.create("app", "/nowhere.git", "g/app", "s" * 20, ("*",), ("*",))
+    pipeline = store.pipelines.create(
+        NewPipeline(project.id, GitRef(RefKind.BRANCH, "main"), "a" * 40, "api", "t")
+    )
+    spec = (
+        "image: i\nstages: [build, test]\njobs:\n"
+        "  compile: {stage: build, script: [x]}\n"
+        "  unit: {stage: build, script: [x]}\n"
+        "  package: {stage: test, script: [x]}\n"
+        "  report: {stage: test, needs: [compile], script: [x]}\n"
+    )
+    store.pipelines.add_jobs(pipeline.id, plan_jobs(parse_spec(spec)))
+    jobs = {job.name: job.id for job in store.jobs.of_pipeline(pipeline.id)}
+    for name in ("compile", "unit"):
+        make_pending(store, jobs[name])
+
+    def waiting(job: str) -> str | None:
+        found = client.get(f"/api/jobs/{jobs[job]}", headers=API).json()
+        assert found["status"] == ("created" if job in ("package", "report") else "pending")
+        return found["waiting"]  # type: ignore[no-any-return]
+
+    assert waiting("package") == "waiting for compile, unit"
+    assert waiting("report") == "waiting for compile"
+    runners = "waiting for a runner serving queue build; no runner has ever served queue build"
+    assert waiting("compile") == runners
+    shown = client.get(f"/api/pipelines/{pipeline.id}", headers=API).json()
+    assert {job["name"]: job["waiting"] for job in shown["jobs"]} == {
+        "compile": runners,
+        "unit": runners,
+        "package": "waiting for compile, unit",
+        "report": "waiting for compile",
+    }
+    # What holds the pipeline is the runner, not the jobs waiting for others.
+    assert shown["waiting"] == f"job compile: {runners} (and 3 more jobs waiting)"
+    listed = client.get(f"/api/pipelines/{pipeline.id}/jobs", headers=API).json()
+    assert [job["waiting"] for job in listed] == [job["waiting"] for job in shown["jobs"]]
+
+    # The CLI's own code prints it beside the job.
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = client.request(
+            request.method, request.url.raw_path.decode(), headers=dict(request.headers)
+        )
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    api = ApiClient("http://shipway", "api-token-0123456789", httpx.MockTransport(forward))
+    args = cli_parser().parse_args(["pipeline", str(pipeline.id)])
+    args.api(api, args)
+    printed = capsys.readouterr().out
+    assert f"job {jobs['package']} test/package: created (waiting for compile, unit)" in printed
+
+    # compile ends: package still waits for unit; report is no longer held by a job.
+    base = f"/api/runner/jobs/{jobs['compile']}"
+    assert client.post(f"{base}/start", json={"runner": "r1"}, headers=RUNNER).status_code == 200
+    finish = {"succeeded": True, "exit_code": 0}
+    assert client.post(f"{base}/finish", json=finish, headers=RUNNER).status_code == 200
+    assert waiting("package") == "waiting for unit"
+    report = client.get(f"/api/jobs/{jobs['report']}", headers=API).json()
+    assert not (report["waiting"] or "").startswith("waiting for compile")

@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import redis
+from rq import Queue
 
 from pipelines.model import GitRef, RefKind
 from pipelines.plan import plan_jobs
+from pipelines.ports import TaskState
 from pipelines.release import ReleaseStatus
 from pipelines.rollout import PauseMode
 from pipelines.spec import parse_spec
@@ -31,6 +33,11 @@ jobs:
   ship: {stage: deploy, environment: staging, script: [x]}
 """
 MINUTE = timedelta(minutes=1)
+
+
+def queue_length(connection: redis.Redis, name: str) -> int:
+    """Tasks RQ holds in the queue ``name``: what a runner serving it would take."""
+    return Queue(name, connection=connection).count
 
 
 def pipeline(store: Store) -> int:
@@ -75,10 +82,20 @@ def test_each_waiting_job_says_why(store: Store) -> None:
         jobs["lint"].id: "waiting for a runner serving queue lint; "
         f"no runner has ever served queue lint; {redis_away}",
         jobs["deploy"].id: f"waiting for release {release_id} of staging to end (running)",
-        jobs["ship"].id: f"waiting for environment staging, held by job {jobs['deploy'].id}",
+        # Created: the jobs of the earlier stages first, then the environment.
+        jobs["ship"].id: "waiting for image, unit, lint",
     }
     assert pipeline_wait(store.jobs.of_pipeline(pipeline_id), waits) == (
         f"job unit: {waits[jobs['unit'].id]} (and 3 more jobs waiting)"
+    )
+    for name in ("image", "unit", "lint"):
+        if name == "image":
+            store.jobs.change_status(jobs[name].id, Status.PENDING)
+        store.jobs.change_status(jobs[name].id, Status.RUNNING, runner="r1")
+        store.jobs.change_status(jobs[name].id, Status.SUCCESS)
+    waits = job_waits(store, store.jobs.of_pipeline(pipeline_id), now)
+    assert waits[jobs["ship"].id] == (
+        f"waiting for environment staging, held by job {jobs['deploy'].id}"
     )
 
 
@@ -107,15 +124,31 @@ def test_what_no_runner_took_for_the_stuck_time_fails_and_nothing_else(
     store.jobs.change_status(jobs["lint"].id, Status.PENDING)
     store.runners.heartbeat("r1", ("build",), "host", 1, 7)  # online, busy: not stuck
     release_id = release(store)
-    store.releases.update(release_id, batch_in_flight=True, batch_handed_out_at=utcnow())
+    handed_out = store.releases.update(
+        release_id, batch_in_flight=True, handouts=1, batch_handed_out_at=utcnow()
+    )
     connection = redis.Redis.from_url(redis_url)
     queue = RqJobQueue(connection)
     try:
+        # Their tasks are in the real queue, as the engine left them.
+        for name in ("unit", "lint"):
+            queue.enqueue(jobs[name].queue, store.jobs.task(jobs[name].id))
+        batch_task = handed_out.batch_task_id
+        queue.enqueue_release_batch("staging", batch_task, {"release_id": release_id})
+        queued = {name: queue_length(connection, name) for name in ("build", "lint", "staging")}
+        assert queued == {"build": 1, "lint": 1, "staging": 1}
         stuck_after = timedelta(seconds=10)
         assert fail_stuck(store, queue, utcnow(), stuck_after) == []  # not yet
         # Later, while r1 is still online (its heartbeat is under 20 s old).
         later = utcnow() + timedelta(seconds=15)
         failed = fail_stuck(store, queue, later, stuck_after)
+        # What failed left the queue, so a runner coming online later finds nothing
+        # of it; the job still waiting keeps its task.
+        assert queue.task_state(jobs["lint"].id)[0] is TaskState.MISSING
+        assert queue.release_task_state(batch_task)[0] is TaskState.MISSING
+        assert queue.task_state(jobs["unit"].id)[0] is TaskState.QUEUED
+        queued = {name: queue_length(connection, name) for name in ("build", "lint", "staging")}
+        assert queued == {"build": 1, "lint": 0, "staging": 0}
     finally:
         connection.close()
     assert failed == [f"job {jobs['lint'].id}", f"release {release_id}"]

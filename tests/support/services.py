@@ -343,8 +343,10 @@ class Deployment:
         gitlab_path: str,
         secret: str,
         branches: list[str] | None = None,
+        hook_options: tuple[str, ...] = (),
     ) -> None:
-        """Register a project through the API and install the hook in its repository."""
+        """Register a project through the API and install the hook in its repository
+        (``hook_options``: more flags of ``shipway hook install``)."""
         body: dict[str, object] = {
             "name": name,
             "clone_url": str(bare_repository),
@@ -365,6 +367,9 @@ class Deployment:
             gitlab_path,
             "--secret",
             secret,
+            "--project-name",
+            name,
+            *hook_options,
         )
         if installed.returncode != 0:
             raise RuntimeError(f"hook not installed: {installed.stderr}")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pipelines.liveness import OFFLINE_AFTER
 from pipelines.model import Runner
 from pipelines.release import ReleaseStatus
+from pipelines.status import Status
 from pipelines.waiting import (
     is_stuck,
     job_wait,
@@ -15,8 +16,10 @@ from pipelines.waiting import (
     runner_wait,
     stamp,
     stuck_reason,
+    upstream_wait,
 )
 from tests.unit.test_liveness import in_flight
+from tests.unit.test_schedule import job
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -96,3 +99,51 @@ def test_release_waits() -> None:
     paused = replace(between, status=ReleaseStatus.PAUSED)
     assert release_wait(paused, None) == "paused before batch 2: waits for a person to resume it"
     assert release_wait(replace(between, status=ReleaseStatus.SUCCESS), None) is None
+
+
+def test_a_created_job_names_the_unfinished_jobs_of_earlier_stages() -> None:
+    compile_job = replace(job(1, 0, Status.RUNNING), name="compile")
+    unit = replace(job(2, 1, Status.PENDING), name="unit")
+    lint = replace(job(3, 1, Status.SUCCESS), name="lint")
+    package = replace(job(4, 2, Status.CREATED), name="package")
+    jobs = [package, lint, unit, compile_job]  # named in pipeline order, whatever given
+    assert upstream_wait(package, jobs) == "waiting for compile, unit"
+    assert upstream_wait(unit, jobs) is None  # not created: its wait is its runner's
+
+
+def test_a_created_job_with_needs_names_only_those() -> None:
+    jobs = [
+        job(1, 0, Status.RUNNING),
+        job(2, 0, Status.SUCCESS),
+        job(3, 1, Status.CREATED, needs=("job2",)),  # about to start
+        job(4, 1, Status.CREATED, needs=("job1", "job2")),
+        job(5, 1, Status.CREATED, needs=()),
+    ]
+    assert [upstream_wait(each, jobs) for each in jobs[2:]] == [None, "waiting for job1", None]
+
+
+def test_a_manual_job_nobody_played_is_named_as_such() -> None:
+    blocking = [job(1, 0, Status.MANUAL, when="manual"), job(2, 1, Status.CREATED)]
+    assert upstream_wait(blocking[1], blocking) == "waiting for job1 (manual, not played yet)"
+    optional = [
+        job(1, 0, Status.MANUAL, when="manual", allow_failure=True),
+        job(2, 1, Status.CREATED),
+    ]
+    assert upstream_wait(optional[1], optional) is None  # it blocks nothing
+    named = [*optional[:1], job(3, 1, Status.CREATED, needs=("job1",))]
+    assert upstream_wait(named[1], named) == "waiting for job1 (manual, not played yet)"
+
+
+def test_only_the_latest_attempt_is_waited_for() -> None:
+    retried = job(1, 0, Status.FAILED, retried=True)
+    again = replace(job(2, 0, Status.PENDING, attempt=2), name="job1")
+    later = job(3, 1, Status.CREATED)
+    assert upstream_wait(later, [retried, again, later]) == "waiting for job1"
+
+
+def test_many_jobs_waited_for_are_counted_past_the_first_few() -> None:
+    jobs = [job(index, 0, Status.RUNNING) for index in range(1, 9)]
+    last = job(9, 1, Status.CREATED)
+    assert upstream_wait(last, [*jobs, last]) == (
+        "waiting for job1, job2, job3, job4, job5 and 3 more"
+    )
