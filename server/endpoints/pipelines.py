@@ -24,8 +24,8 @@ from server.usecases.waiting import job_waits, pipeline_wait
 
 KEEPALIVE_SECONDS = 15.0
 # The most characters of a log read from the store at once (a piece of a response
-# or one event of the stream): what reading a log costs the server in memory.
-LOG_PIECE = 1 << 20
+# or one event of the stream, at most 1 MB): what reading a log costs in memory.
+LOG_PIECE = 1 << 18
 
 
 async def list_pipelines(request: Request) -> JSONResponse:

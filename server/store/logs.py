@@ -84,16 +84,21 @@ class LogRepository:
                     log_chunks.c.job_id == job_id, log_chunks.c.offset <= offset
                 )
             ).scalar_one()
+            # Of each chunk, only the part in the range leaves the database (a chunk
+            # holds up to an append's 4 MiB; substr counts characters, as offsets do).
+            skip = sa.case((log_chunks.c.offset < offset, offset - log_chunks.c.offset), else_=0)
             rows = conn.execute(
-                sa.select(log_chunks.c.offset, log_chunks.c.content)
+                sa.select(
+                    sa.func.substr(
+                        log_chunks.c.content, skip + 1, end - (log_chunks.c.offset + skip)
+                    )
+                )
                 .where(
                     log_chunks.c.job_id == job_id,
                     log_chunks.c.offset >= (first or 0),
                     log_chunks.c.offset < end,
                 )
                 .order_by(log_chunks.c.offset)
-            ).all()
-        text = "".join(row.content for row in rows)
-        start = rows[0].offset if rows else offset
-        piece = text[offset - start : end - start]
+            ).scalars()
+            piece = "".join(rows)
         return piece, offset + len(piece)
