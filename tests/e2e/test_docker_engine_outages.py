@@ -157,10 +157,11 @@ def test_a_job_ends_honestly_when_its_docker_engine_is_killed(
     assert first["failure_kind"] == "system_failure", first
     says_the_engine_is_away(deployment, engine_runner, runner_name, own_engine)
     time.sleep(DOWN_SECONDS)  # the outage itself
-    # No job was taken meanwhile: the retry waits, pending, for the engine.
+    # No job was taken meanwhile: the retry waits, pending, and says for what.
     first, retry = attempts(deployment, pipeline_id, "held")
     assert first["status"] == "failed", first
     assert retry["status"] == "pending", retry
+    assert f"{runner_name}: Docker Engine at {own_engine.url} unreachable" in retry["waiting"]
     assert engine_runner.process.poll() is None, engine_runner.log()
     own_engine.start()  # it ends the container the killed engine left running
     pipeline = finished(deployment, pipeline_id, timeout=180)
@@ -189,6 +190,7 @@ def test_a_runner_started_while_its_docker_engine_is_down_waits_for_it(
         assert "no job is taken until" in runner.log()
         (waiting,) = attempts(deployment, pipeline_id, "quick")
         assert waiting["status"] == "pending", waiting
+        assert f"{runner_name}: Docker Engine at" in waiting["waiting"], waiting
         assert runner.process.poll() is None, runner.log()
         own_engine.start()
         pipeline = finished(deployment, pipeline_id, timeout=180)
