@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from runners.base_images import ensure_busybox
 from runners.executor import ContainerOwner
@@ -172,6 +173,42 @@ def test_a_job_ends_honestly_when_its_docker_engine_is_killed(
     wait_until(lambda: not problem_of(deployment, runner_name), 30, "the runner's problem cleared")
     runs_the_next_pipeline(deployment, repository, engine_runner, runner_name)
     assert left_behind(own_engine, runner_name) == []  # the killed job's, removed too
+
+
+def test_a_job_pushed_while_the_docker_engine_is_away_waits_for_it(
+    deployment: Deployment,
+    project: None,
+    runner_name: str,
+    repository: Repository,
+    own_engine: DockerEngine,
+    engine_runner: ShipwayProcess,
+) -> None:
+    """The engine goes away between jobs, while the worker waits for a task: the
+    task it then takes claims nothing, and no other is taken until the engine is back."""
+    queue = redis.Redis.from_url(deployment.redis_url)
+
+    def idle() -> bool:
+        # RQ's record of the worker says idle once it asked the engine and waits for a task.
+        return bool(queue.hget(f"rq:worker:{runner_name}", "state") == b"idle")
+
+    try:
+        wait_until(idle, 60, "the runner waiting for a task")
+    finally:
+        queue.close()
+    own_engine.stop()
+    repository.commit({".shipway.yml": QUICK})
+    pipeline_id = pushed_pipeline(repository.push())
+    says_the_engine_is_away(deployment, engine_runner, runner_name, own_engine)
+    (waiting,) = attempts(deployment, pipeline_id, "quick")
+    wait_until(lambda: "left pending" in engine_runner.log(), 60, "the task leaving its job")
+    assert waiting["status"] == "pending", waiting
+    assert f"{runner_name}: Docker Engine at" in waiting["waiting"], waiting
+    own_engine.start()
+    pipeline = finished(deployment, pipeline_id, timeout=180)
+    assert pipeline["status"] == "success", pipeline
+    assert pipeline["jobs"][0]["runner"] == runner_name
+    wait_until(lambda: not problem_of(deployment, runner_name), 30, "the runner's problem cleared")
+    assert engine_runner.process.poll() is None, engine_runner.log()
 
 
 def test_a_runner_started_while_its_docker_engine_is_down_waits_for_it(
