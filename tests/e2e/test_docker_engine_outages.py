@@ -1,10 +1,12 @@
 """The Docker Engine away under a runner, on an engine of the test's own (see
 tests/support/docker_engine.py; never the machine's, which other tests share):
 restarted cleanly under a running job, killed (kill -9) under a running job and kept
-down a while, and down when the runner starts. Each time the job ends honestly (failed
-with the engine named, or retried per its rules), the runner's heartbeat names the
-engine while it is away, no job is taken meanwhile, and the same runner process,
-never restarted by hand, runs the next job once the engine answers.
+down a while, stopped under an idle runner with a job pushed meanwhile, and down when
+the runner starts. Each time the job ends honestly (failed with the engine named, or
+retried per its rules), the runner's heartbeat and the pending job's ``waiting`` name
+the engine while it is away, no job is taken meanwhile, and the same runner process,
+never restarted by hand, runs the next job once the engine answers. A runner waiting
+for its engine still stops at once when asked to.
 
 The outage is timed on purpose (that is the scenario); everything else waits on a
 condition, with bounds only a hang exceeds.
@@ -12,6 +14,7 @@ condition, with bounds only a hang exceeds.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -237,5 +240,22 @@ def test_a_runner_started_while_its_docker_engine_is_down_waits_for_it(
             lambda: not problem_of(deployment, runner_name), 30, "the runner's problem cleared"
         )
         assert "answers again" in runner.log()
+    finally:
+        runner.stop()
+
+
+def test_a_runner_waiting_for_its_docker_engine_stops_at_once_on_request(
+    deployment: Deployment,
+    server: ShipwayProcess,
+    runner_name: str,
+    own_engine: DockerEngine,
+) -> None:
+    own_engine.stop()
+    runner = deployment.start_runner(runner_name, env={"DOCKER_HOST": own_engine.url})
+    try:
+        wait_until(lambda: "no job is taken until" in runner.log(), 60, "the wait for the engine")
+        runner.process.send_signal(signal.SIGTERM)
+        assert runner.process.wait(30) == 0, runner.log()
+        assert "stopping on signal 15 while waiting for Docker Engine at" in runner.log()
     finally:
         runner.stop()
