@@ -44,13 +44,16 @@ class RunnerWait:
     online: int  # runners serving the queue whose heartbeat is recent
     busy: int  # of those, the ones executing a job
     last_seen: datetime | None  # the newest heartbeat of any runner serving it; None: never
+    # What keeps the idle ones from taking a job, in their heartbeats' words
+    # ("r1: Docker Engine at ... unreachable since ..., retrying").
+    problems: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
         wanted = f"waiting for a runner serving queue {self.queue}"
         if self.online:
             busy = ", all busy" if self.busy >= self.online else ""
-            return f"{wanted}; {self.online} online{busy}"
+            return "; ".join((f"{wanted}; {self.online} online{busy}", *self.problems))
         if self.last_seen is None:
             return f"{wanted}; no runner has ever served queue {self.queue}"
         return f"{wanted}; none online since {stamp(self.last_seen)}"
@@ -64,6 +67,11 @@ def runner_wait(queue: str, runners: Iterable[Runner], now: datetime) -> RunnerW
         online=len(online),
         busy=sum(1 for runner in online if runner.current_job_id is not None),
         last_seen=max((runner.last_seen for runner in serving), default=None),
+        problems=tuple(
+            f"{runner.name}: {runner.problem}"
+            for runner in sorted(online, key=lambda runner: runner.name)
+            if runner.problem and runner.current_job_id is None
+        ),
     )
 
 

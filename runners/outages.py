@@ -1,11 +1,16 @@
 """What a runner waits for: the dependencies it cannot reach, and since when.
 
-Whoever finds a dependency away (the Redis watch, the heartbeat) calls
+Whoever finds a dependency away (a :class:`Watch`, the heartbeat) calls
 :meth:`Outages.down`; whoever reaches it again calls :meth:`Outages.up`. Each
 outage is logged once when it starts ("Redis at host:port unreachable since ...,
 retrying") and once when it ends, and :meth:`Outages.summary` is what the
 heartbeat tells the server, so ``shipway runners`` shows it. Thread-safe: the
 worker's threads share one.
+
+A :class:`Watch` is a thread of the worker's main process that asks one dependency
+(Redis, the Docker Engine) every ``PING_SECONDS`` whether it answers, so an outage
+is told when it starts and when it ends, whatever the worker is doing; it dies with
+the runner.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
+
+PING_SECONDS = 2.0
+MAX_PAUSE_SECONDS = 5.0  # the longest pause between attempts to reach a dependency again
 
 
 @dataclass(frozen=True)
@@ -61,3 +70,55 @@ class Outages:
         with self._lock:
             outages = sorted(self._current.values(), key=lambda outage: outage.since)
         return "; ".join(outage.describe() for outage in outages) or None
+
+
+class Watch:
+    """Pings ``where`` every ``PING_SECONDS`` on a thread of its own. ``ping`` raises
+    one of ``unreachable`` when the dependency does not answer; anything else it
+    raises is a bug, and ends the thread with a traceback in the log."""
+
+    def __init__(
+        self,
+        where: str,
+        outages: Outages,
+        ping: Callable[[], object],
+        unreachable: tuple[type[Exception], ...],
+    ) -> None:
+        self.where = where
+        self.outages = outages
+        self._ping = ping
+        self._unreachable = unreachable
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch {where}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def answers(self) -> bool:
+        """Whether it answers now; the outage is recorded (or ended) either way."""
+        try:
+            self._ping()
+        except self._unreachable as exc:
+            self.outages.down(self.where, exc)
+            return False
+        self.outages.up(self.where)
+        return True
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Until it answers, trying again after pauses growing to
+        ``MAX_PAUSE_SECONDS``, or until ``stop`` is set; whether it answers."""
+        pause = 0.5
+        while not stop.is_set():
+            if self.answers():
+                return True
+            stop.wait(pause)
+            pause = min(pause * 2, MAX_PAUSE_SECONDS)
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.wait(PING_SECONDS):
+            self.answers()

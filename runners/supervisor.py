@@ -1,4 +1,5 @@
-"""Keeps the runner's RQ worker serving through Redis outages of any length.
+"""Keeps the runner's RQ worker serving through Redis and Docker Engine outages of
+any length.
 
 RQ's worker waits out Redis by itself only while it waits for a task. Anywhere else
 a Redis error ends its loop (a job that ended while Redis was away cannot be
@@ -10,9 +11,15 @@ keeps watching a running job while Redis is away (:class:`PatientWorker`). The
 :class:`RedisWatch` thread pings Redis every few seconds meanwhile, so the log and
 the heartbeat say since when Redis is away, also in the middle of a job.
 
+Every job needs the Docker Engine, so none is taken while it is away: the runner
+waits for it before its first worker starts (:meth:`Supervisor.await_engine`), and
+the worker asks it before each task it takes (:class:`PatientWorker`). Meanwhile
+tasks stay queued, their jobs pending, and the engine's watch (a :class:`Watch` the
+runner makes) tells the log and the heartbeat since when the engine is away.
+
 Stops keep RQ's meaning: the first SIGTERM or SIGINT lets a running job finish
-(warm), the second kills it (cold). While the supervisor waits for Redis no job
-runs, so either signal stops it at once.
+(warm), the second kills it (cold). While the supervisor or the worker waits for
+Redis or the engine no job runs, so either signal stops it at once.
 """
 
 from __future__ import annotations
@@ -33,16 +40,15 @@ from rq import Queue, Worker
 from rq.executions import Execution
 from rq.job import Job as RqJob
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
 
 from pipelines.model import job_id_of
-from runners.outages import Outages
+from runners.outages import MAX_PAUSE_SECONDS, Outages, Watch
 from runners.settings import RunnerSettings
 
 log = logging.getLogger(__name__)
 
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-PING_SECONDS = 2.0
-MAX_PAUSE_SECONDS = 5.0  # the longest pause between attempts to reach Redis again
 # A worker whose loop ends sooner than this after it started ended on something
 # else than an outage, maybe again and again: the next waits longer each time.
 SHORT_LIFE_SECONDS = 30.0
@@ -66,6 +72,28 @@ class PatientWorker(Worker):
     # is 60 s by default: a runner then took tasks again up to a minute late.
     max_connection_wait_time = MAX_PAUSE_SECONDS
     stop_asked = False  # a SIGTERM or SIGINT came: the loop's end is no failure
+    engine: Watch | None = None  # asked before each task is taken; None: not asked
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[RqJob, Queue] | None:
+        if self.engine is not None and not self.engine.answers():
+            self._wait_for_engine(self.engine)
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _wait_for_engine(self, engine: Watch) -> None:
+        """Take no task until the engine answers: the job would only fail. The
+        worker is idle meanwhile, so RQ's stop signals end the wait (and the loop)
+        at once."""
+        with contextlib.suppress(*REDIS_DOWN):
+            self.set_state(WorkerStatus.IDLE)
+        self.procline(f"waiting for {engine.where}")  # type: ignore[no-untyped-call]
+        pause = 0.5
+        while not engine.answers():
+            time.sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE_SECONDS)
+            with contextlib.suppress(*REDIS_DOWN):
+                self.heartbeat()  # RQ's record of the worker, kept alive
 
     # RQ leaves these three untyped, hence the ignores.
     def handle_warm_shutdown_request(self) -> None:
@@ -83,38 +111,16 @@ class PatientWorker(Worker):
             super().maintain_heartbeats(job, execution)
 
 
-class RedisWatch:
-    """A thread that pings Redis every ``PING_SECONDS`` on a connection of its own,
-    so that an outage is told when it starts and when it ends, whatever the worker
-    is doing."""
+class RedisWatch(Watch):
+    """Pings Redis on a connection of its own."""
 
     def __init__(self, url: str, outages: Outages) -> None:
-        self.where = redis_address(url)
-        self.outages = outages
         self.connection = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="redis-watch", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
+        super().__init__(redis_address(url), outages, self.connection.ping, (redis.RedisError,))
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        super().stop()
         self.connection.close()
-
-    def answers(self) -> bool:
-        try:
-            self.connection.ping()
-        except redis.RedisError as exc:
-            self.outages.down(self.where, exc)
-            return False
-        self.outages.up(self.where)
-        return True
-
-    def _run(self) -> None:
-        while not self._stop.wait(PING_SECONDS):
-            self.answers()
 
 
 class Supervisor:
@@ -125,15 +131,18 @@ class Supervisor:
         settings: RunnerSettings,
         queues: list[str],
         watch: RedisWatch,
+        engine: Watch,
         job_process_died: JobProcessDied,
     ) -> None:
         self.settings = settings
         self.queues = queues
         self.watch = watch
+        self.engine = engine
         self.job_process_died = job_process_died
         self._worker: PatientWorker | None = None
         self._stop_asked = threading.Event()
         self._restart_pause = 0.0
+        self._waiting_for = ""  # what the supervisor waits for, for the log
 
     def current_job_id(self) -> int | None:
         """The Shipway job the worker executes now, read without Redis (RQ's own
@@ -184,6 +193,7 @@ class Supervisor:
             serializer=JSONSerializer,
             work_horse_killed_handler=self.job_process_died,
         )
+        worker.engine = self.engine
         # RQ refuses a worker whose name has a live record. Runner names are unique,
         # so such a record is an earlier worker of this runner: one whose loop ended
         # with Redis away, or a process killed outright (its record lives minutes).
@@ -192,20 +202,31 @@ class Supervisor:
             log.info("cleared the record an earlier worker of %s left in Redis", worker.name)
         return worker
 
+    def await_engine(self) -> bool:
+        """Until the Docker Engine answers, before the first worker starts; false
+        when a stop was asked for meanwhile. No job runs, so a SIGTERM or SIGINT
+        stops at once."""
+        if self.engine.answers():
+            return True
+        log.warning("no job is taken until %s answers", self.engine.where)
+        self._await(self.engine)
+        return not self._stop_asked.is_set()
+
     def _await_redis(self) -> None:
         """Until Redis answers or a stop is asked for, trying again after growing
-        pauses. No job runs meanwhile, so a SIGTERM or SIGINT stops at once."""
+        pauses."""
+        self._await(self.watch, pause_first=self._restart_pause)
+
+    def _await(self, watch: Watch, pause_first: float = 0.0) -> None:
+        self._waiting_for = watch.where
         signal.signal(signal.SIGTERM, self._ask_to_stop)
         signal.signal(signal.SIGINT, self._ask_to_stop)
         self._end_subscription()
-        self._stop_asked.wait(self._restart_pause)  # no loop of quick restarts
-        pause = 0.5
-        while not self._stop_asked.is_set() and not self.watch.answers():
-            self._stop_asked.wait(pause)
-            pause = min(pause * 2, MAX_PAUSE_SECONDS)
+        self._stop_asked.wait(pause_first)  # no loop of quick restarts
+        watch.wait(self._stop_asked)
 
     def _ask_to_stop(self, signum: int, frame: FrameType | None) -> None:
-        log.info("stopping on signal %d while waiting for Redis", signum)
+        log.info("stopping on signal %d while waiting for %s", signum, self._waiting_for)
         self._stop_asked.set()
 
     def _end_subscription(self) -> None:

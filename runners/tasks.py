@@ -17,6 +17,7 @@ from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
 from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.discovery.traffic import EtcdTraffic, bridge_gateway
+from runners.engine import ping_engine
 from runners.executor import DockerExecutor, ExecutionResult, docker_client
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
@@ -32,6 +33,10 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Execute one job and report it; RQ's record of it keeps the summary."""
     settings = RunnerSettings.from_env()
     task = JobTask.from_json(payload)
+    away = _engine_away()
+    if away is not None:
+        log.warning("job %s left pending: %s", task.job_id, away)
+        return {"job_id": task.job_id, "executed": False, "reason": away}
     with settings.server_client() as server:
         secrets = server.start(task.job_id, settings.name)
         if secrets is None:
@@ -62,6 +67,18 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
         "exit_code": result.exit_code,
         "failure_reason": result.failure_reason,
     }
+
+
+def _engine_away() -> str | None:
+    """Why the Docker Engine cannot take a job now, or None. Asked before a task
+    claims anything: unclaimed, its job (or batch) waits and the server queues it
+    again, and the worker takes no task until the engine answers (see
+    ``runners.engine``)."""
+    try:
+        ping_engine()
+    except ExternalError as exc:
+        return str(exc)
+    return None
 
 
 def _execute(
@@ -190,6 +207,10 @@ def run_release_batch(payload: dict[str, Any]) -> dict[str, Any]:
     settings = RunnerSettings.from_env()
     release_id, batch = int(payload["release_id"]), int(payload["batch"])
     failure: str | None = None
+    away = _engine_away()
+    if away is not None:
+        log.warning("release %s: batch %s left to hand out again: %s", release_id, batch, away)
+        return {"release_id": release_id, "batch": batch, "executed": False, "reason": away}
     with settings.server_client() as server:
         handout = int(payload.get("handout", 0))
         if not server.claim_batch(release_id, batch, handout, settings.name):

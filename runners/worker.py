@@ -3,12 +3,13 @@
 It keeps RQ's shutdown semantics: the first SIGTERM or SIGINT lets the running job
 finish (warm stop); a second one kills the job's process at once (cold stop).
 Each job runs in a forked child, so a crash in a job never takes the runner down;
-the task module is imported before forking, so children start warm. Redis may go
-away for any time: the runner waits, says so, and goes on (see
-``runners.supervisor``). A heartbeat thread tells the server every few seconds that
-the runner lives, which job it executes and what it waits for (see
-``pipelines.liveness``); another answers the server's quick questions, such as an
-instance's logs, while a job runs (see ``runners.operations``).
+the task module is imported before forking, so children start warm. Redis and the
+Docker Engine may go away for any time, the engine even before the runner starts:
+the runner waits, says so, and goes on (see ``runners.supervisor``). A heartbeat
+thread tells the server every few seconds that the runner lives, which job it
+executes and what it waits for (see ``pipelines.liveness``); another answers the
+server's quick questions, such as an instance's logs, while a job runs (see
+``runners.operations``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from rq.job import Job as RqJob
 import runners.tasks  # noqa: F401  (imported before forking: children start warm)
 from pipelines.errors import ExternalError
 from pipelines.model import job_id_of
-from runners.executor import DockerExecutor
+from runners.engine import engine_watch
+from runners.executor import ENGINE_UNREACHABLE, DockerExecutor, docker_client
 from runners.heartbeat import Heartbeat
 from runners.operations import OperationsListener
 from runners.outages import Outages
@@ -66,24 +68,40 @@ def _job_process_died(settings: RunnerSettings) -> JobProcessDied:
 
 def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False) -> bool:
     """Serve ``queues`` until stopped (or, with ``burst``, until they are empty)."""
-    client = docker.from_env()
-    try:
-        reaped = DockerExecutor(client, settings.owner).reap()
-        if reaped:
-            log.warning("removed %d containers left by an earlier run of %s", reaped, settings.name)
-    finally:
-        client.close()
-    warm_up()  # made once here, inherited by every job's forked process
     outages = Outages()
     watch = RedisWatch(settings.redis_url, outages)
-    supervisor = Supervisor(settings, queues, watch, _job_process_died(settings))
+    engine = engine_watch(outages)
+    supervisor = Supervisor(settings, queues, watch, engine, _job_process_died(settings))
+    # Beating from the start: a runner waiting for its engine is online, and says why
+    # it takes no job.
     heartbeat = Heartbeat(settings, queues, supervisor.current_job_id, outages)
     operations = OperationsListener(settings, queues)
-    for thread in (watch, heartbeat, operations):
+    for thread in (watch, engine, heartbeat, operations):
         thread.start()
     try:
+        if not supervisor.await_engine():
+            return False
+        _remove_leftovers(settings)
+        warm_up()  # made once here, inherited by every job's forked process
         return supervisor.serve(burst=burst)
     finally:
         operations.stop()
         heartbeat.stop()
+        engine.stop()
         watch.stop()
+
+
+def _remove_leftovers(settings: RunnerSettings) -> None:
+    """The containers an earlier run of this runner left (killed mid-job, say)."""
+    try:
+        client = docker_client()
+        try:
+            reaped = DockerExecutor(client, settings.owner).reap()
+        finally:
+            client.close()
+    except (ExternalError, *ENGINE_UNREACHABLE) as exc:
+        # The engine went away again: the first job's start removes them.
+        log.warning("containers of an earlier run of %s stay for now: %s", settings.name, exc)
+        return
+    if reaped:
+        log.warning("removed %d containers left by an earlier run of %s", reaped, settings.name)

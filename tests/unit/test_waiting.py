@@ -53,6 +53,18 @@ def test_runners_online_say_how_many_and_whether_all_are_busy() -> None:
     assert runner_wait("build", idle, NOW).reason.endswith("; 3 online")
 
 
+def test_idle_runners_say_what_keeps_them_from_taking_the_job() -> None:
+    away = "Docker Engine at unix:///var/run/docker.sock unreachable since 2026-12-02 02:59:00 UTC"
+    runners = [
+        replace(runner("r2", ("build",), NOW, None), problem=away),
+        replace(runner("r1", ("build",), NOW, 4), problem="Redis at 127.0.0.1:6379 unreachable"),
+        runner("r3", ("build",), NOW, None),
+    ]
+    assert runner_wait("build", runners, NOW).reason == (
+        f"waiting for a runner serving queue build; 3 online; r2: {away}"
+    )
+
+
 def test_stuck_once_no_runner_was_online_for_the_stuck_time() -> None:
     never = runner_wait("build", [], NOW)
     assert is_stuck(never, NOW - HOUR, NOW, HOUR)

@@ -1,0 +1,47 @@
+"""Whether the Docker Engine answers: every job and release batch needs it.
+
+The runner waits for it before it serves (:meth:`runners.supervisor.Supervisor.
+await_engine`) and asks it before each task it takes; a :class:`Watch` of it
+(:func:`engine_watch`) tells the log and the heartbeat since when it is away. A
+task's process asks it once more before it claims its job, since the engine may go
+away between the worker's question and the task: a task that finds it away claims
+nothing, so its job stays pending and the server queues it again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import docker
+import docker.errors
+
+from pipelines.errors import ExternalError
+from runners.executor import ENGINE_UNREACHABLE
+from runners.outages import Outages, Watch
+
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"  # the SDK's, when DOCKER_HOST is unset
+PING_TIMEOUT_SECONDS = 5  # an engine that takes longer is away for the runner too
+
+
+def engine_address(environ: Mapping[str, str] | None = None) -> str:
+    """How the log and the heartbeat name the engine: ``Docker Engine at <host>``."""
+    env = os.environ if environ is None else environ
+    return f"Docker Engine at {env.get('DOCKER_HOST') or DEFAULT_ENGINE}"
+
+
+def ping_engine() -> None:
+    """Return when the engine ``DOCKER_HOST`` names answers; ExternalError otherwise."""
+    try:
+        # Making the client asks the engine its API version: that is a question too.
+        client = docker.from_env(timeout=PING_TIMEOUT_SECONDS)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
+        raise ExternalError(f"the Docker Engine is unreachable: {exc}") from exc
+
+
+def engine_watch(outages: Outages) -> Watch:
+    return Watch(engine_address(), outages, ping_engine, (ExternalError,))
