@@ -71,6 +71,7 @@ class Engine:
         self._queue_up_since: datetime | None = None  # Redis's, as this engine last saw it
         self._requeued = False  # pending jobs re-enqueued since this server started
         self._sweep: list[int] = []  # what the sweep's round has yet to advance
+        self._retry: set[int] = set()  # pipelines a failed pass did not finish advancing
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,27 +136,30 @@ class Engine:
             plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
         for pipeline_id in self._to_advance():
             try:
+                self.store.pipelines.clear_due(pipeline_id)
                 advance_pipeline(self.store, self.queue, pipeline_id)
             except Exception:
-                self.store.pipelines.make_due(pipeline_id)  # the next pass tries again
+                self._retry.add(pipeline_id)  # the next pass tries again
                 raise
+            self._retry.discard(pipeline_id)
         advance_releases(self.store, self.queue, hand_out=queue_up)
         settle_deploy_jobs(self.store)
         self.last_pass = utcnow()
 
     def _to_advance(self) -> list[int]:
         """The pipelines to advance this pass: those due (one of their jobs changed
-        since the last pass), and the next slice of the sweep, a safety net that goes
-        round every open pipeline, ``sweep_slice`` a pass, so that the cost of a pass
-        does not grow with the pipelines that wait (on a manual job, say)."""
-        due = self.store.pipelines.take_due()
+        since they were last advanced, or a failed pass did not finish them), and the
+        next slice of the sweep, a safety net that goes round every open pipeline,
+        ``sweep_slice`` a pass, so that the cost of a pass does not grow with the
+        pipelines that wait (on a manual job, say)."""
+        due = set(self.store.pipelines.due_ids()) | self._retry
         if self.sweep_slice <= 0:
-            return due
+            return sorted(due)
         if not self._sweep:
             self._sweep = self.store.pipelines.open_ids()  # a new round
         sweep = self._sweep[: self.sweep_slice]
         del self._sweep[: self.sweep_slice]
-        return sorted(set(due) | set(sweep))
+        return sorted(due | set(sweep))
 
     def _queue_back(self) -> None:
         """Redis answers: re-enqueue every pending job once per server start (for a

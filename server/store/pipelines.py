@@ -212,28 +212,27 @@ class PipelineRepository:
         with self.reads.begin() as conn:
             return [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
 
-    def take_due(self) -> list[int]:
-        """Pipelines due to be advanced (one of their jobs changed), no longer due once
-        taken: a change made while the engine advances one makes it due again, so
-        none is missed. At most ``DUE_PER_PASS``, the oldest first."""
+    def due_ids(self) -> list[int]:
+        """Pipelines due to be advanced (one of their jobs changed), the oldest first,
+        at most ``DUE_PER_PASS``."""
         query = (
             sa.select(pipelines.c.id)
             .where(pipelines.c.advance_due == sa.true())
             .order_by(pipelines.c.id)
             .limit(DUE_PER_PASS)
         )
-        with self.engine.begin() as conn:
-            due = [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
-            if due:
-                conn.execute(
-                    pipelines.update().where(pipelines.c.id.in_(due)).values(advance_due=False)
-                )
-        return due
+        with self.reads.begin() as conn:
+            return [int(pipeline_id) for pipeline_id in conn.execute(query).scalars()]
 
-    def make_due(self, pipeline_id: int) -> None:
-        """Due again: advancing it failed, the next pass tries again."""
+    def clear_due(self, pipeline_id: int) -> None:
+        """No longer due: said just before the engine advances it, so a change made
+        meanwhile makes it due again, and one that was never advanced stays due."""
         with self.engine.begin() as conn:
-            mark_due(conn, pipeline_id)
+            conn.execute(
+                pipelines.update()
+                .where(pipelines.c.id == pipeline_id, pipelines.c.advance_due == sa.true())
+                .values(advance_due=False)
+            )
 
     def add_jobs(self, pipeline_id: int, drafts: Sequence[JobDraft]) -> None:
         """Store the jobs the pipeline file declares, once; later calls do nothing."""
