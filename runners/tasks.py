@@ -252,7 +252,7 @@ def _deployer(
             "discovery",
         )
     ensure_registrar(client)
-    traffic = EtcdTraffic(settings.etcd_url, client, discovery, settings.advertise_ip)
+    traffic = EtcdTraffic(settings.etcd_url, client, discovery, settings.advertise_ip, patience)
     traffic.publish_route()
     compose_env = {
         "SHIPWAY_CONTAINER_ETCD_URL": settings.container_etcd_url
