@@ -91,7 +91,7 @@ def _wait_for(
     while True:
         if time.monotonic() - began >= patience:
             raise RegistryUnreachable(
-                f"the registry at {registry} stayed unreachable for {patience:.0f}s: {last}"
+                f"the registry at {registry} stayed unreachable for {patience:g}s: {last}"
             )
         interrupt()
         time.sleep(pause)

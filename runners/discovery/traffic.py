@@ -68,6 +68,13 @@ def bridge_gateway(client: docker.DockerClient) -> str:
     return str(ipaddress.ip_network(config["Subnet"])[1])
 
 
+def silence(since: float, now: float, outages: list[tuple[float, float]]) -> float:
+    """Seconds from ``since`` to ``now`` outside the ``(began, ended)`` outages: how
+    long an agent that last reported at ``since`` kept quiet while it could speak."""
+    away = sum(max(0.0, min(ended, now) - max(began, since)) for began, ended in outages)
+    return now - since - away
+
+
 class EtcdTraffic:
     def __init__(
         self,
@@ -157,7 +164,7 @@ class EtcdTraffic:
                 if time.time() - began >= self.patience:
                     self.outages.append((began, time.time()))
                     raise EtcdUnreachable(
-                        f"etcd at {self.etcd.url} stayed unreachable for {self.patience:.0f}s"
+                        f"etcd at {self.etcd.url} stayed unreachable for {self.patience:g}s"
                     ) from exc
                 time.sleep(pause)
                 pause = min(pause * 2, RETRY_CAP)
@@ -205,13 +212,8 @@ class EtcdTraffic:
             name = text(item["key"])[len(AGENTS_PREFIX) :]
             try:
                 report = json.loads(text(item.get("value", "")))
-                if self._silence(float(report["at"]), now) <= AGENT_ALIVE_SECONDS:
+                if silence(float(report["at"]), now, self.outages) <= AGENT_ALIVE_SECONDS:
                     agents[name] = int(report["revision"])
             except (ValueError, KeyError, TypeError):
                 continue
         return agents
-
-    def _silence(self, since: float, now: float) -> float:
-        """Seconds from ``since`` to ``now`` during which etcd answered."""
-        away = sum(max(0.0, min(end, now) - max(began, since)) for began, end in self.outages)
-        return now - since - away
