@@ -56,14 +56,16 @@ CONFIG = {
 
 @pytest.fixture
 def registry_outage(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[RegistryOutage]:
-    """A registry of the test's own, to take away; the images pushed to it removed after."""
+    """A registry of the test's own, to take away; the images pushed to it or pulled
+    from it (by digest: those have no tag) removed after, and only those."""
     outage = RegistryOutage(RegistryServer.start(tmp_path / "registry"))
     yield outage
     outage.server.stop()
+    ours = f"{outage.server.address}/"
     for image in docker_client.images.list():
-        for tag in image.tags:
-            if tag.startswith(f"{outage.server.address}/"):
-                docker_client.images.remove(tag, force=True)
+        names = [*image.tags, *(image.attrs.get("RepoDigests") or [])]
+        if image.id and names and all(name.startswith(ours) for name in names):
+            docker_client.images.remove(image.id, force=True)
 
 
 @pytest.fixture
