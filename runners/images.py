@@ -33,12 +33,8 @@ from pipelines.model import JobTask
 from pipelines.status import FailureKind
 from runners.executor import ExecutionResult
 from runners.job_files import with_file
-from runners.registry import (
-    DEFAULT_OUTAGE_PATIENCE_SECONDS,
-    RegistryUnreachable,
-    registry_of,
-    waiting_out_outages,
-)
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
+from runners.registry import RegistryUnreachable, registry_of, waiting_out_outages
 
 MIDDLEWARE_REPOSITORY = "shipway-middleware"
 APP_DOCKERFILE = ".shipway.Dockerfile"

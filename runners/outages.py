@@ -18,6 +18,10 @@ from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
+# How long a push, a release's pull or a release's traffic step waits for the registry
+# or etcd to answer again before it fails naming it (SHIPWAY_OUTAGE_PATIENCE).
+DEFAULT_OUTAGE_PATIENCE_SECONDS = 600
+
 
 @dataclass(frozen=True)
 class Outage:

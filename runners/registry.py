@@ -22,7 +22,6 @@ from typing import TypeVar
 
 from pipelines.errors import ExternalError
 
-DEFAULT_OUTAGE_PATIENCE_SECONDS = 600
 PAUSE_FIRST = 1.0
 PAUSE_CAP = 5.0
 CONNECT_TIMEOUT = 3.0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput
 from runners.executor import ContainerOwner
-from runners.registry import DEFAULT_OUTAGE_PATIENCE_SECONDS
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
 from runners.reporting import DEFAULT_PATIENCE_SECONDS, ServerClient
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"

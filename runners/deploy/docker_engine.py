@@ -39,7 +39,8 @@ import yaml
 from pipelines.errors import ExternalError, NotFound, ShipwayError
 from pipelines.ports import Traffic
 from pipelines.release import InstanceOutcome
-from runners.registry import DEFAULT_OUTAGE_PATIENCE_SECONDS, registry_of, waiting_out_outages
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
+from runners.registry import registry_of, waiting_out_outages
 
 COMPOSE_FILE = "docker-compose.yml"
 HOOK_TIMEOUT_SECONDS = 60  # when the configuration names none

@@ -7,6 +7,7 @@ its own failure handling.)"""
 from __future__ import annotations
 
 import base64
+import re
 import urllib.parse
 from typing import Any
 
@@ -17,7 +18,18 @@ from pipelines.errors import ExternalError
 
 
 class EtcdUnreachable(ExternalError):
-    """etcd did not answer: an outage to wait out, not an answer."""
+    """etcd did not answer: an outage to wait out, not an answer. ``cause`` is what
+    the connection met, in short (``[Errno 111] Connection refused``)."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+def _in_short(detail: str) -> str:
+    """The socket error inside requests' long message, when there is one."""
+    found = re.search(r"\[Errno -?\d+\] [^'\")]*", detail)
+    return found.group(0) if found else detail
 
 
 def b64(text: str) -> str:
@@ -49,7 +61,8 @@ class EtcdGateway:
         try:
             answer: dict[str, Any] = self.client.post(self.client.get_url(path), json=payload)
         except (ConnectionFailedError, ConnectionTimeoutError) as exc:
-            raise EtcdUnreachable(f"etcd at {self.url}: {exc.detail_text or exc}") from exc
+            cause = _in_short(str(exc.detail_text or exc))
+            raise EtcdUnreachable(f"etcd at {self.url}: {cause}", cause) from exc
         except Etcd3Exception as exc:
             raise ExternalError(f"etcd at {self.url}: {exc.detail_text or exc}") from exc
         return answer

@@ -46,7 +46,7 @@ from runners.discovery.etcd_gateway import (
     text,
 )
 from runners.discovery.registrar import instance_key
-from runners.registry import DEFAULT_OUTAGE_PATIENCE_SECONDS
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +160,14 @@ class EtcdTraffic:
                 if began is None:
                     began = time.time()
                     since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-                    say(f"etcd at {self.etcd.url} unreachable since {since} UTC, waiting: {exc}")
+                    where = f"etcd at {self.etcd.url}"
+                    say(f"{where} unreachable since {since} UTC, waiting: {exc.cause}")
                 if time.time() - began >= self.patience:
                     self.outages.append((began, time.time()))
                     raise EtcdUnreachable(
-                        f"etcd at {self.etcd.url} stayed unreachable for {self.patience:g}s"
+                        f"etcd at {self.etcd.url} stayed unreachable for {self.patience:g}s: "
+                        f"{exc.cause}",
+                        exc.cause,
                     ) from exc
                 time.sleep(pause)
                 pause = min(pause * 2, RETRY_CAP)
