@@ -33,6 +33,8 @@ from pipelines.model import JobTask
 from pipelines.status import FailureKind
 from runners.executor import ExecutionResult
 from runners.job_files import with_file
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
+from runners.registry import RegistryUnreachable, registry_of, waiting_out_outages
 
 MIDDLEWARE_REPOSITORY = "shipway-middleware"
 APP_DOCKERFILE = ".shipway.Dockerfile"
@@ -43,6 +45,11 @@ class BuildFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+
+
+class PushFailed(BuildFailed):
+    """The engine reported an error while pushing: the registry's refusal, or the
+    registry out of reach (then the push is tried again, see runners.registry)."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,13 @@ class ImageBuilder:
         registry: str,
         say: Callable[[str], None],
         cancel: threading.Event,
+        outage_patience: float = DEFAULT_OUTAGE_PATIENCE_SECONDS,
     ) -> None:
         self.client = client
         self.registry = registry.rstrip("/")
         self.say = say
         self.cancel = cancel
+        self.outage_patience = outage_patience  # how long a push waits out the registry
 
     def run(
         self, task: JobTask, context: Callable[[str | None], bytes]
@@ -117,6 +126,8 @@ class ImageBuilder:
             digest, pushed = self._push(repository, task.sha, deadline)
         except BuildFailed as failure:
             return ExecutionResult(None, failure.reason, failure.kind), None
+        except RegistryUnreachable as exc:
+            return ExecutionResult(None, str(exc), FailureKind.SYSTEM_FAILURE), None
         except docker.errors.APIError as exc:
             return ExecutionResult(None, f"docker: {exc.explanation}"), None
         self.say(f"Pushed {repository}:{task.sha[:12]} ({digest}), {pushed} bytes sent\n")
@@ -185,13 +196,31 @@ class ImageBuilder:
                 raise BuildFailed(str(line["error"]).strip(), FailureKind.SCRIPT_FAILURE)
 
     def _push(self, repository: str, tag: str, deadline: float) -> tuple[str, int]:
-        """Push; the digest and the bytes sent (layers the registry has cost none)."""
+        """Push, waiting out the registry's outages within the patience and the
+        job's time; the digest and the bytes sent (layers the registry has cost none)."""
+
+        def interrupt() -> None:
+            if self.cancel.is_set():
+                raise BuildFailed("canceled", FailureKind.SCRIPT_FAILURE)
+            if time.monotonic() > deadline:
+                raise BuildFailed("timed out waiting for the registry", FailureKind.TIMEOUT)
+
+        return waiting_out_outages(
+            registry_of(repository) or self.registry,
+            lambda: self._push_once(repository, tag, deadline),
+            (PushFailed, docker.errors.APIError),
+            lambda text: self.say(text + "\n"),
+            self.outage_patience,
+            interrupt,
+        )
+
+    def _push_once(self, repository: str, tag: str, deadline: float) -> tuple[str, int]:
         sent: dict[str, int] = {}
         digest = ""
         stream = self.client.api.push(repository, tag=tag, stream=True, decode=True)
         for line in self._watched(stream, deadline):
             if "error" in line:
-                raise BuildFailed(f"push: {line['error']}", FailureKind.SYSTEM_FAILURE)
+                raise PushFailed(f"push: {line['error']}", FailureKind.SYSTEM_FAILURE)
             layer = line.get("id")
             if line.get("status") == "Pushing" and layer:
                 current = int(line.get("progressDetail", {}).get("current", 0))

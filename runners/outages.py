@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 PING_SECONDS = 2.0
 MAX_PAUSE_SECONDS = 5.0  # the longest pause between attempts to reach a dependency again
+# How long a push, a release's pull or a release's traffic step waits for the registry
+# or etcd to answer again before it fails naming it (SHIPWAY_OUTAGE_PATIENCE).
+DEFAULT_OUTAGE_PATIENCE_SECONDS = 600
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput
 from runners.executor import ContainerOwner
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
 from runners.reporting import DEFAULT_PATIENCE_SECONDS, ServerClient
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
@@ -37,6 +38,9 @@ class RunnerSettings:
     # the server is away before the runner gives them up: a server down for a few
     # minutes (an upgrade, a database failover) costs no result.
     report_patience_seconds: int = DEFAULT_PATIENCE_SECONDS
+    # How long a push, a release's pull or a release's traffic step waits for the
+    # registry or etcd to answer again before it fails, naming which is away.
+    outage_patience_seconds: int = DEFAULT_OUTAGE_PATIENCE_SECONDS
 
     @property
     def owner(self) -> ContainerOwner:
@@ -65,6 +69,9 @@ class RunnerSettings:
             installation=env.get("SHIPWAY_INSTALLATION", ""),
             report_patience_seconds=_seconds(
                 env, "SHIPWAY_REPORT_PATIENCE", DEFAULT_PATIENCE_SECONDS
+            ),
+            outage_patience_seconds=_seconds(
+                env, "SHIPWAY_OUTAGE_PATIENCE", DEFAULT_OUTAGE_PATIENCE_SECONDS
             ),
         )
 

@@ -121,7 +121,13 @@ def _build_image(
     try:
         client = docker_client()
         try:
-            builder = ImageBuilder(client, settings.registry, shipper.write_text, canceled)
+            builder = ImageBuilder(
+                client,
+                settings.registry,
+                shipper.write_text,
+                canceled,
+                settings.outage_patience_seconds,
+            )
             result, image = builder.run(
                 task, lambda folder: mirrors.archive(task.clone_url, task.sha, "", folder)
             )
@@ -257,8 +263,9 @@ def _deployer(
     """The Docker Engine deployer, with etcd's traffic steps when the instances
     register themselves (their registrar image built when missing)."""
     root = settings.cache_dir / "releases"
+    patience = settings.outage_patience_seconds
     if discovery is None:
-        return DockerEngineDeployer(client, root)
+        return DockerEngineDeployer(client, root, outage_patience=patience)
     if settings.etcd_url is None:
         raise InvalidInput(
             "the configuration registers instances in etcd (discovery), but this runner "
@@ -266,14 +273,14 @@ def _deployer(
             "discovery",
         )
     ensure_registrar(client)
-    traffic = EtcdTraffic(settings.etcd_url, client, discovery, settings.advertise_ip)
+    traffic = EtcdTraffic(settings.etcd_url, client, discovery, settings.advertise_ip, patience)
     traffic.publish_route()
     compose_env = {
         "SHIPWAY_CONTAINER_ETCD_URL": settings.container_etcd_url
         or container_etcd_url(settings.etcd_url, client),
         "SHIPWAY_ADVERTISE_IP": settings.advertise_ip,
     }
-    return DockerEngineDeployer(client, root, traffic, compose_env)
+    return DockerEngineDeployer(client, root, traffic, compose_env, patience)
 
 
 def container_etcd_url(etcd_url: str, client: docker.DockerClient) -> str:

@@ -5,9 +5,14 @@ stored by the server) is written to a folder per application and environment, an
 every instance is one service of it. Replacing an instance, each step logged with
 its time (L3):
 
-    out of traffic -> PreStop (docker exec into the old container) -> stop and remove
-    the old container -> start the new one -> PostStart (docker exec) -> health
-    check until healthy, or timed out -> back in traffic
+    the image present, pulled if need be -> out of traffic -> PreStop (docker exec
+    into the old container) -> stop and remove the old container -> start the new
+    one -> PostStart (docker exec) -> health check until healthy, or timed out ->
+    back in traffic
+
+The image is pulled before the old instance is touched: a registry that is away
+(waited out for the runner's outage patience, see runners.registry) or that refuses
+the image leaves the old instance serving, and the instance fails naming why.
 
 The traffic steps are a ``pipelines.ports.Traffic``: ``NoTraffic`` until service
 discovery fills them.
@@ -29,10 +34,13 @@ from typing import Any
 
 import docker
 import docker.errors
+import yaml
 
-from pipelines.errors import NotFound, ShipwayError
+from pipelines.errors import ExternalError, NotFound, ShipwayError
 from pipelines.ports import Traffic
 from pipelines.release import InstanceOutcome
+from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
+from runners.registry import registry_of, waiting_out_outages
 
 COMPOSE_FILE = "docker-compose.yml"
 HOOK_TIMEOUT_SECONDS = 60  # when the configuration names none
@@ -54,6 +62,10 @@ class NoTraffic:
         say("back in traffic: nothing to do (no service discovery configured)")
 
 
+class PullFailed(ExternalError):
+    """The engine reported an error in the middle of a pull."""
+
+
 def compose_project(project: str, environment: str) -> str:
     return re.sub(r"[^a-z0-9]", "", f"shipway{project}{environment}".lower())
 
@@ -65,12 +77,15 @@ class DockerEngineDeployer:
         root: Path,
         traffic: Traffic | None = None,
         compose_env: dict[str, str] | None = None,
+        outage_patience: float = DEFAULT_OUTAGE_PATIENCE_SECONDS,
     ) -> None:
         self.client = client
         self.root = root
         self.traffic = traffic or NoTraffic()
         # What compose interpolates into the file: the registrar's etcd and address.
         self.compose_env = compose_env or {}
+        self.outage_patience = outage_patience  # how long a pull waits out the registry
+        self._images: dict[str, str] = {}  # each instance's image, from the compose file
 
     def _folder(self, project: str, environment: str) -> Path:
         return self.root / f"{project}-{environment}"
@@ -79,6 +94,12 @@ class DockerEngineDeployer:
         folder = self._folder(project, environment)
         folder.mkdir(parents=True, exist_ok=True)
         _write(folder / COMPOSE_FILE, compose)
+        services = (yaml.safe_load(compose) or {}).get("services") or {}
+        self._images = {
+            str(name): str(service["image"]).replace("$$", "$")
+            for name, service in services.items()
+            if isinstance(service, dict) and service.get("image")
+        }
         # Mounted files are named by their content: those of running instances stay
         # as they are, and a new file is renamed into place, never written over.
         for name, content in files.items():
@@ -113,6 +134,15 @@ class DockerEngineDeployer:
         hooks = config.get("hooks") or {}
         # An instance that registers itself has a registrar sidecar in its network.
         services = [name, f"{name}-registrar"] if config.get("discovery") else [name]
+        image = self._images.get(name)
+        try:
+            if image is not None:
+                self._ensure_image(image, step)
+        except (ShipwayError, docker.errors.APIError) as exc:
+            detail = exc.explanation if isinstance(exc, docker.errors.APIError) else exc
+            outcome.reason = f"{name}: could not pull {image}: {detail}"
+            step(f"FAILED: {outcome.reason}")
+            return outcome
         old = self._container(name)
         try:
             if old is not None and old.status == "running":
@@ -162,6 +192,33 @@ class DockerEngineDeployer:
         outcome.healthy = True
         on_step(outcome)
         return outcome
+
+    def _ensure_image(self, image: str, step: Callable[[str], None]) -> None:
+        """Pull ``image`` unless the engine has it, waiting out its registry's outages."""
+        try:
+            self.client.images.get(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        step(f"pulling {image}")
+        registry = registry_of(image)
+        if registry is None:
+            self._pull(image)
+        else:
+            waiting_out_outages(
+                registry,
+                lambda: self._pull(image),
+                (PullFailed, docker.errors.APIError),
+                step,
+                self.outage_patience,
+            )
+        step(f"pulled {image}")
+
+    def _pull(self, image: str) -> None:
+        # A digest reference (repository@sha256:...) is split by docker-py itself.
+        for line in self.client.api.pull(image, stream=True, decode=True):
+            if "error" in line:
+                raise PullFailed(str(line["error"]))
 
     def _container(self, name: str) -> Any:
         try:

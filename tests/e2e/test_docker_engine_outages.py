@@ -202,9 +202,9 @@ def test_a_job_pushed_while_the_docker_engine_is_away_waits_for_it(
     repository.commit({".shipway.yml": QUICK})
     pipeline_id = pushed_pipeline(repository.push())
     says_the_engine_is_away(deployment, engine_runner, runner_name, own_engine)
-    (waiting,) = attempts(deployment, pipeline_id, "quick")
+    waiting = wait_for_job(deployment, pipeline_id, "quick", "pending")  # planned: async
+    assert len(attempts(deployment, pipeline_id, "quick")) == 1
     wait_until(lambda: "left pending" in engine_runner.log(), 60, "the task leaving its job")
-    assert waiting["status"] == "pending", waiting
     assert f"{runner_name}: Docker Engine at" in waiting["waiting"], waiting
     own_engine.start()
     pipeline = finished(deployment, pipeline_id, timeout=180)
@@ -228,8 +228,8 @@ def test_a_runner_started_while_its_docker_engine_is_down_waits_for_it(
         repository.commit({".shipway.yml": QUICK})
         pipeline_id = pushed_pipeline(repository.push())
         assert "no job is taken until" in runner.log()
-        (waiting,) = attempts(deployment, pipeline_id, "quick")
-        assert waiting["status"] == "pending", waiting
+        waiting = wait_for_job(deployment, pipeline_id, "quick", "pending")  # planned: async
+        assert len(attempts(deployment, pipeline_id, "quick")) == 1
         assert f"{runner_name}: Docker Engine at" in waiting["waiting"], waiting
         assert runner.process.poll() is None, runner.log()
         own_engine.start()

@@ -1,4 +1,5 @@
-"""Taking a test's own Redis or PostgreSQL away and bringing it back on the same port:
+"""Taking a test's own Redis, PostgreSQL or registry away and bringing it back on the
+same port:
 ``kill`` is kill -9 (of every process of the service: a crash, nothing flushed),
 ``stop`` a clean shutdown. Only services the test started itself are touched."""
 
@@ -11,7 +12,7 @@ from typing import Literal
 
 import psutil
 
-from tests.support.services import PostgresServer, RedisServer, stop_process
+from tests.support.services import PostgresServer, RedisServer, RegistryServer, stop_process
 
 How = Literal["kill", "stop"]
 
@@ -62,3 +63,19 @@ class PostgresOutage:
         )
         log = str(self.server.datadir / "log")
         self._pg_ctl("-w", "-l", log, "-o", options, "start")
+
+
+@dataclass
+class RegistryOutage:
+    server: RegistryServer
+
+    def begin(self, how: How) -> None:
+        if how == "kill":
+            self.server.process.kill()
+            self.server.process.wait()
+        else:
+            stop_process(self.server.process)  # SIGTERM: the registry drains and exits
+
+    def end(self) -> None:
+        """The same port and the same storage: what was pushed before is there."""
+        self.server = RegistryServer.start(self.server.root, port=self.server.port)

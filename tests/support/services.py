@@ -128,8 +128,10 @@ class RegistryServer:
         return f"127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, root: Path) -> RegistryServer:
-        port = free_port()
+    def start(cls, root: Path, port: int | None = None) -> RegistryServer:
+        """Start one; given ``port`` (and the same ``root``), start one again where it
+        was, with what it stored."""
+        port = port or free_port()
         root.mkdir(parents=True, exist_ok=True)
         config = root / "config.yml"
         config.write_text(
