@@ -36,7 +36,9 @@ def test_a_hostile_file_is_a_spec_error(text: str, words: str) -> None:
     started = time.monotonic()
     with pytest.raises(SpecError, match=words):
         parse_spec(text)
-    assert time.monotonic() - started < 5
+    # Only a hang exceeds this: 5,000 "[" take PyYAML's scanner ~2 s here, and more
+    # than 5 s with the machine's cores busy.
+    assert time.monotonic() - started < 60
 
 
 def test_nesting_within_the_limit_is_read() -> None:
