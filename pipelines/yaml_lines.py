@@ -31,12 +31,30 @@ class YamlProblem(Exception):
         self.issue = issue
 
 
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """Composes no deeper than the walk accepts: deeper nesting is refused as it is
+    read, before PyYAML's recursive composer (with its scanner looking ahead past
+    every bracket still open) spends a second on 5,000 of them."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:  # the root is at depth 1, path ()
+                where = self.get_mark().line + 1  # where reading got to
+                raise YamlProblem(SpecIssue(where, "", f"nested deeper than {MAX_DEPTH} levels"))
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
     """Parse one YAML document; raise :class:`YamlProblem` naming the line."""
     lines: dict[Path, int] = {}
     try:
         # The reader refuses characters YAML does not allow already here.
-        loader = yaml.SafeLoader(text)
+        loader = _DepthLimitedLoader(text)
     except yaml.YAMLError as exc:
         raise YamlProblem(SpecIssue(None, "", f"invalid YAML: {exc}")) from exc
     try:
