@@ -35,7 +35,7 @@ from pipelines.liveness import OFFLINE_AFTER
 from runners.base_images import ensure_busybox
 from tests.support.git import Repository
 from tests.support.services import Deployment, RedisServer, ShipwayProcess
-from tests.support.test_run import LABEL, RUN_ID, RUN_LABELS, job_containers, unique_name
+from tests.support.test_run import RUN_LABELS, job_containers, remove_job_containers, unique_name
 
 SECRET = "bench-webhook-secret-0123456789"
 HANG = "image: {image}\njobs:\n  hang:\n    script: [echo started, sleep 300]\n"
@@ -152,9 +152,7 @@ def main() -> None:
                 runner.stop()
             server.stop()
             redis_server.stop()
-            mine = ["io.shipway.job", f"{LABEL}={RUN_ID}"]
-            for container in client.containers.list(all=True, filters={"label": mine}):
-                container.remove(force=True)
+            remove_job_containers(client)
             client.close()
     floor = statistics.median(by_hand)
     deadline = OFFLINE_AFTER.total_seconds()

@@ -36,7 +36,7 @@ from runners.base_images import ensure_busybox
 from server.store.tables import jobs, pipelines
 from tests.support.git import Repository
 from tests.support.services import Deployment, RedisServer, ShipwayProcess
-from tests.support.test_run import LABEL, RUN_ID, unique_name
+from tests.support.test_run import remove_job_containers, unique_name
 
 SECRET = "bench-webhook-secret-0123456789"
 FILE = (
@@ -174,9 +174,7 @@ def main() -> None:
             runner.stop()
             server.stop()
             redis_server.stop()
-            mine = ["io.shipway.job", f"{LABEL}={RUN_ID}"]
-            for container in client.containers.list(all=True, filters={"label": mine}):
-                container.remove(force=True)
+            remove_job_containers(client)
             client.close()
     print(f"pipelines waiting on a manual job: {waiting} (copied in {filled:.1f} s)")
     print(

@@ -4,7 +4,7 @@ files and releases. Each returns the process's exit code."""
 from __future__ import annotations
 
 import sys
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace, _SubParsersAction
 from typing import Any
 
 from server.cli.client import ApiClient
@@ -182,3 +182,61 @@ def release_traffic(api: ApiClient, args: Namespace) -> int:
     for address, weight in sorted(answer["weights"].items()):
         print(f"  {address} weight {weight}")
     return 0
+
+
+def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
+    """``shipway release ...``: order a release, and steer it."""
+    released = sub.add_parser("release", help="release an image to an environment, and steer it")
+    release_sub = released.add_subparsers(dest="release_command", required=True)
+    ordered = release_sub.add_parser("create", help="order a release")
+    ordered.add_argument("project")
+    ordered.add_argument("environment")
+    ordered.add_argument("--image", required=True)
+    group = ordered.add_mutually_exclusive_group(required=True)
+    group.add_argument("--batches", type=int, help="split the instances into N batches")
+    group.add_argument("--grouping", choices=["two_groups", "all_at_once", "one_by_one"])
+    ordered.add_argument(
+        "--pause", choices=["after_first", "after_every", "never"], default="after_first"
+    )
+    ordered.add_argument("--beta", action="store_true", help="one instance first, then confirm")
+    ordered.set_defaults(api=release_create)
+    shown = release_sub.add_parser("show", help="a release, its instances and their steps")
+    shown.add_argument("release_id", type=int)
+    shown.set_defaults(api=release_show)
+    for action in ("pause", "resume", "close", "retry"):
+        acted = release_sub.add_parser(action, help=f"{action} a release")
+        acted.add_argument("release_id", type=int)
+        acted.set_defaults(api=release_action)
+    moded = release_sub.add_parser("mode", help="switch a running release's pause mode")
+    moded.add_argument("release_id", type=int)
+    moded.add_argument("mode", choices=["after_first", "after_every", "never"])
+    moded.set_defaults(api=release_action)
+    shared = release_sub.add_parser(
+        "traffic", help="give the instances a release replaced so far a share of the requests"
+    )
+    shared.add_argument("release_id", type=int)
+    shared.add_argument("share", type=int, help="percent of the requests, e.g. 10, 50 or 100")
+    shared.set_defaults(api=release_traffic)
+    rolled = release_sub.add_parser("rollback", help="release again a version once released")
+    rolled.add_argument("project")
+    rolled.add_argument("environment")
+    rolled.add_argument("--image", required=True, help="the version (image) to go back to")
+    rolled.add_argument("--reason", required=True)
+    rolled.add_argument("--batches", type=int, default=1)
+    rolled.set_defaults(api=release_rollback)
+    restarted = release_sub.add_parser(
+        "restart", help="replace every instance again: same version, same configuration"
+    )
+    restarted.add_argument("project")
+    restarted.add_argument("environment")
+    restart_group = restarted.add_mutually_exclusive_group()
+    restart_group.add_argument("--batches", type=int, help="split the instances into N batches")
+    restart_group.add_argument("--grouping", choices=["two_groups", "all_at_once", "one_by_one"])
+    restarted.add_argument(
+        "--pause", choices=["after_first", "after_every", "never"], default="never"
+    )
+    restarted.set_defaults(api=release_restart)
+    history = release_sub.add_parser("list", help="an environment's releases, current version")
+    history.add_argument("project")
+    history.add_argument("environment")
+    history.set_defaults(api=release_list)

@@ -1,11 +1,13 @@
 """Fixtures of the end-to-end tests: an application name whose containers are
 removed afterwards, a runner serving the build and staging queues; for service
-discovery, an etcd that containers reach, the registrar sidecar's image and a server
-and runner that use that etcd; and servers and runners a test kills and starts again."""
+discovery, an etcd that containers reach, the registrar sidecar's image, a server
+and runner that use that etcd and ``shipway confd`` rendering it into the test's
+nginx; and servers and runners a test kills and starts again."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -14,7 +16,9 @@ from runners.discovery.traffic import bridge_gateway
 from runners.tool_images import ensure_registrar
 from tests.conftest import remove_runner_containers
 from tests.e2e.pipeline_helpers import Processes
+from tests.support.discovery import GRACE, ConfdProcess, make_confdir, running_confd
 from tests.support.etcd import EtcdServer
+from tests.support.nginx import NginxServer
 from tests.support.services import Deployment, ShipwayProcess
 from tests.support.test_run import unique_name
 
@@ -85,6 +89,17 @@ def discovery_runner(
     yield runner
     runner.stop()
     server.stop()
+
+
+@pytest.fixture
+def confd(
+    tmp_path: Path, etcd: EtcdServer, nginx: NginxServer, runner_name: str
+) -> Iterator[ConfdProcess]:
+    """``shipway confd`` as a real process, rendering the test's etcd into its nginx."""
+    confdir = make_confdir(tmp_path / "confd", nginx)
+    name = f"{runner_name}-confd"
+    with running_confd(confdir, etcd, name, GRACE, tmp_path / "confd.log") as agent:
+        yield agent
 
 
 @pytest.fixture

@@ -99,6 +99,25 @@ def left_behind(own_engine: DockerEngine, runner_name: str) -> list[str]:
         engine.close()
 
 
+def container_running(own_engine: DockerEngine, job_id: int) -> None:
+    """Wait until the job's container runs on the test's engine."""
+    engine = own_engine.client()
+    try:
+        filters = job_containers(job_id)
+        wait_until(lambda: bool(engine.containers.list(filters=filters)), 60, "its container")
+    finally:
+        engine.close()
+
+
+def succeeds_on(deployment: Deployment, pipeline_id: int, runner_name: str) -> dict[str, Any]:
+    """Wait for the pipeline to succeed on the runner, whose problem then clears."""
+    pipeline = finished(deployment, pipeline_id, timeout=180)
+    assert pipeline["status"] == "success", pipeline
+    assert pipeline["jobs"][0]["runner"] == runner_name
+    wait_until(lambda: not problem_of(deployment, runner_name), 30, "the runner's problem cleared")
+    return pipeline
+
+
 def says_the_engine_is_away(
     deployment: Deployment, runner: ShipwayProcess, runner_name: str, own_engine: DockerEngine
 ) -> None:
@@ -116,12 +135,7 @@ def test_a_runner_outlives_a_restart_of_its_docker_engine(
     engine_runner: ShipwayProcess,
 ) -> None:
     pipeline_id, job = held_job(deployment, repository)
-    engine = own_engine.client()
-    try:
-        filters = job_containers(job["id"])
-        wait_until(lambda: bool(engine.containers.list(filters=filters)), 60, "its container")
-    finally:
-        engine.close()
+    container_running(own_engine, job["id"])
     own_engine.stop()  # stops the job's container too, as a restart of the engine does
     pipeline = finished(deployment, pipeline_id, timeout=180)
     (ended,) = pipeline["jobs"]
@@ -144,12 +158,7 @@ def test_a_job_ends_honestly_when_its_docker_engine_is_killed(
     repository.commit({".shipway.yml": RETRIED})
     pipeline_id = pushed_pipeline(repository.push())
     first = wait_for_job(deployment, pipeline_id, "held", "running", timeout=120)
-    engine = own_engine.client()
-    try:
-        filters = job_containers(first["id"])
-        wait_until(lambda: bool(engine.containers.list(filters=filters)), 60, "its container")
-    finally:
-        engine.close()
+    container_running(own_engine, first["id"])
     own_engine.kill()  # kill -9 dockerd: its containerd ends, the job's container lives on
 
     def first_failed() -> bool:
@@ -207,10 +216,7 @@ def test_a_job_pushed_while_the_docker_engine_is_away_waits_for_it(
     wait_until(lambda: "left pending" in engine_runner.log(), 60, "the task leaving its job")
     assert f"{runner_name}: Docker Engine at" in waiting["waiting"], waiting
     own_engine.start()
-    pipeline = finished(deployment, pipeline_id, timeout=180)
-    assert pipeline["status"] == "success", pipeline
-    assert pipeline["jobs"][0]["runner"] == runner_name
-    wait_until(lambda: not problem_of(deployment, runner_name), 30, "the runner's problem cleared")
+    succeeds_on(deployment, pipeline_id, runner_name)
     assert engine_runner.process.poll() is None, engine_runner.log()
 
 
@@ -233,12 +239,7 @@ def test_a_runner_started_while_its_docker_engine_is_down_waits_for_it(
         assert f"{runner_name}: Docker Engine at" in waiting["waiting"], waiting
         assert runner.process.poll() is None, runner.log()
         own_engine.start()
-        pipeline = finished(deployment, pipeline_id, timeout=180)
-        assert pipeline["status"] == "success", pipeline
-        assert pipeline["jobs"][0]["runner"] == runner_name
-        wait_until(
-            lambda: not problem_of(deployment, runner_name), 30, "the runner's problem cleared"
-        )
+        succeeds_on(deployment, pipeline_id, runner_name)
         assert "answers again" in runner.log()
     finally:
         runner.stop()

@@ -17,28 +17,24 @@ is timed; everything else waits on conditions, with bounds only a hang exceeds.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
-from runners.discovery.traffic import bridge_gateway
-from runners.tool_images import ensure_registrar
 from tests.e2e.pipeline_helpers import release
 from tests.e2e.test_release_coverage import (
-    GRACE,
     host_port,
     registered,
     registering,
     settled_split,
     split,
 )
-from tests.support.discovery import ConfdProcess, make_confdir, running_confd
-from tests.support.etcd import EtcdServer, running_etcd
+from tests.support.discovery import ConfdProcess
+from tests.support.etcd import EtcdServer
 from tests.support.git import Repository
-from tests.support.nginx import NginxServer, running_nginx
+from tests.support.nginx import NginxServer
 from tests.support.outages import How
 from tests.support.services import Deployment, ShipwayProcess, wait_until
 
@@ -47,53 +43,6 @@ pytestmark = pytest.mark.docker
 ENDS_WITHIN = 180  # seconds after etcd is back: generous on a busy machine
 # Held until the test makes the flag: etcd goes away while the instance waits here.
 HELD = "while [ ! -e /flags/go ]; do sleep 0.2; done"
-
-
-@pytest.fixture(scope="session")
-def registrar(docker_client: docker.DockerClient) -> str:
-    return ensure_registrar(docker_client)
-
-
-@pytest.fixture
-def etcd(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[EtcdServer]:
-    # Registrars reach etcd from their containers, through Docker's bridge.
-    with running_etcd(tmp_path / "etcd", also_on=bridge_gateway(docker_client)) as server:
-        yield server
-
-
-@pytest.fixture
-def nginx(tmp_path: Path) -> Iterator[NginxServer]:
-    (tmp_path / "site").mkdir()
-    with running_nginx(tmp_path / "nginx", include=tmp_path / "site" / "upstreams.conf") as server:
-        yield server
-
-
-@pytest.fixture
-def confd(
-    tmp_path: Path, etcd: EtcdServer, nginx: NginxServer, runner_name: str
-) -> Iterator[ConfdProcess]:
-    confdir = make_confdir(tmp_path / "confd", nginx)
-    name = f"{runner_name}-confd"
-    with running_confd(confdir, etcd, name, GRACE, tmp_path / "confd.log") as agent:
-        yield agent
-
-
-@pytest.fixture
-def discovery_runner(
-    app: str,
-    deployment: Deployment,
-    etcd: EtcdServer,
-    runner_name: str,
-    registrar: str,
-    busybox: str,
-) -> Iterator[ShipwayProcess]:
-    """Stopped before ``app`` removes the application's containers."""
-    deployment.extra_env["SHIPWAY_ETCD_URL"] = etcd.url
-    server = deployment.start_server()
-    runner = deployment.start_runner(runner_name, "staging")
-    yield runner
-    runner.stop()
-    server.stop()
 
 
 def steps(deployment: Deployment, release_id: int) -> dict[str, str]:

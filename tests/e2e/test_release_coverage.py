@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import pytest
 
 from tests.e2e.pipeline_helpers import SERVE, release, site_release_jobs
 from tests.e2e.test_push_to_pipeline import finished, job_log, pushed_pipeline
-from tests.support.discovery import ConfdProcess, make_confdir, registering_web, running_confd
+from tests.support.discovery import GRACE, ConfdProcess, registering_web
 from tests.support.etcd import EtcdServer
 from tests.support.git import Repository
 from tests.support.nginx import NginxServer
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.docker
 
 # Health checks a busy machine does not fail: only a real failure runs out of retries.
 PATIENT = {"interval": 1, "timeout": 5, "retries": 10}
-GRACE = 20.0  # shipway confd's --empty-grace here: long beside a check, short for a test
 
 
 def web(content: str, instances: int) -> dict[str, Any]:
@@ -152,16 +151,6 @@ def test_a_beta_instance_goes_first_and_the_rest_wait_for_a_confirmation(
 
 
 # --- service discovery: a test's own etcd, nginx and shipway confd ---------------------
-
-
-@pytest.fixture
-def confd(
-    tmp_path: Path, etcd: EtcdServer, nginx: NginxServer, runner_name: str
-) -> Iterator[ConfdProcess]:
-    confdir = make_confdir(tmp_path / "confd", nginx)
-    name = f"{runner_name}-confd"
-    with running_confd(confdir, etcd, name, GRACE, tmp_path / "confd.log") as agent:
-        yield agent
 
 
 def split(nginx: NginxServer, requests: int) -> Counter[str]:

@@ -23,6 +23,8 @@ from tests.support.etcd import EtcdServer
 from tests.support.nginx import NginxServer
 from tests.support.services import stop_process, wait_until
 
+GRACE = 20.0  # shipway confd's --empty-grace in tests: long beside a check, short for a test
+
 
 def registering_web(content: str, instances: int = 2) -> dict[str, Any]:
     return {

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 
+import docker
+
 from runners.executor import LABEL_INSTALLATION, LABEL_JOB
 
 RUN_ID = f"t{uuid.uuid4().hex[:7]}"  # a letter first: it starts project names
@@ -27,3 +29,10 @@ def job_containers(job_id: int) -> dict[str, str | list[str] | bool]:
     """Docker's filter for the containers of one job of this run: job numbers start
     at 1 in every installation's database, so the job label alone is not enough."""
     return {"label": [f"{LABEL_JOB}={job_id}", f"{LABEL}={RUN_ID}"]}
+
+
+def remove_job_containers(client: docker.DockerClient) -> None:
+    """Remove every job container of this run, running or not."""
+    mine = [LABEL_JOB, f"{LABEL}={RUN_ID}"]
+    for container in client.containers.list(all=True, filters={"label": mine}):
+        container.remove(force=True)
