@@ -2,7 +2,9 @@
 
 SQLite (the default) runs in WAL mode with a busy timeout, and every transaction
 that may write starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
-on a lock upgrade. A transaction that only reads goes through :func:`read_only`'s
+on a lock upgrade; writers of one process queue first on an in-process lock, which
+wakes the next one at once where SQLite's busy handler would sleep
+(:mod:`server.store.sqlite_writes`). A transaction that only reads goes through :func:`read_only`'s
 engine and starts with a plain ``BEGIN``: in WAL mode it reads a snapshot without
 taking the write lock, so reads (a webhook's project lookup, the engine's queries,
 the API's pages) neither wait for writers nor hold them up. PostgreSQL URLs
@@ -11,6 +13,7 @@ the API's pages) neither wait for writers nor hold them up. PostgreSQL URLs
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,12 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from server.store.sqlite_writes import SerializedWritesConnection, WriteLockTimeout, serialized
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long a SQLite writer waits for the one ahead of it, in this process (the write
+# lock) and in others (SQLite's busy timeout).
+BUSY_TIMEOUT_SECONDS = 30.0
 # The execution option that marks a transaction as one that only reads.
 READ_ONLY = "shipway_read_only"
 
@@ -31,29 +39,52 @@ def read_only(engine: sa.Engine) -> sa.Engine:
 
 def create_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @sa.event.listens_for(engine, "begin")
-        def _on_begin(connection: sa.Connection) -> None:
-            if connection.get_execution_options().get(READ_ONLY):
-                connection.exec_driver_sql("BEGIN")
-            else:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        return _sqlite_engine(url)
     # A database that does not answer fails a connection within seconds, instead of
     # holding the engine thread and the requests for the operating system's minutes.
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+
+
+def _sqlite_engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(
+        url,
+        connect_args={
+            "check_same_thread": False,
+            "timeout": BUSY_TIMEOUT_SECONDS,
+            "factory": SerializedWritesConnection,
+        },
+    )
+    write_lock = threading.Lock()  # this engine's writers queue on it (sqlite_writes)
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+        dbapi_connection.write_lock = write_lock
+        dbapi_connection.write_lock_timeout = BUSY_TIMEOUT_SECONDS
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = serialized(connection.connection.dbapi_connection)
+        try:
+            dbapi_connection.take_write_lock()
+        except WriteLockTimeout as exc:
+            raise sa.exc.OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.release_write_lock()
+            raise
+
+    return engine
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

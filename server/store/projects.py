@@ -58,13 +58,19 @@ class ProjectRepository:
         self._generation += 1
         self._snapshot = None
 
-    def _current(self) -> _Snapshot:
+    def _fresh(self) -> _Snapshot | None:
         snapshot = self._snapshot
         if (
             snapshot is None
             or snapshot.generation != self._generation
             or time.monotonic() - snapshot.taken > SNAPSHOT_SECONDS
         ):
+            return None
+        return snapshot
+
+    def _current(self) -> _Snapshot:
+        snapshot = self._fresh()
+        if snapshot is None:
             taken, generation = time.monotonic(), self._generation
             with self.reads.begin() as conn:
                 rows = conn.execute(sa.select(projects)).all()
@@ -164,6 +170,12 @@ class ProjectRepository:
         """Every project's webhook secret: a delivery's token must be one of them
         before its body is read."""
         return list(self._current().secrets.values())
+
+    def cached_webhook_secrets(self) -> list[str] | None:
+        """:meth:`webhook_secrets` when the snapshot answers without a read, else None:
+        the event loop may call it, as it never waits for the database."""
+        snapshot = self._fresh()
+        return None if snapshot is None else list(snapshot.secrets.values())
 
     def _one(self, condition: sa.ColumnElement[bool], what: str) -> Project:
         with self.reads.begin() as conn:
