@@ -25,6 +25,7 @@ from server.engine import Engine
 from server.gitlab import PythonGitLab
 from server.gitlab_reporter import GitLabReporter
 from server.http import handle_shipway_error
+from server.intake import WebhookIntake
 from server.queue import RqJobQueue
 from server.routes import routes
 from server.secret_box import SecretBox
@@ -78,16 +79,19 @@ def create_app(settings: Settings) -> Starlette:
         )
         box = SecretBox.from_key_file(settings.secret_key_file)
         weights = EtcdWeights(settings.etcd_url) if settings.etcd_url else None
-        app.state.shipway = AppState(settings, store, queue, sources, engine, box, weights)
+        intake = WebhookIntake(store)
+        app.state.shipway = AppState(settings, store, queue, sources, engine, box, intake, weights)
         reporter = None
         if settings.gitlab_url and settings.gitlab_token:
             gitlab = PythonGitLab(settings.gitlab_url, settings.gitlab_token)
             reporter = GitLabReporter(store, gitlab, settings.public_url)
             reporter.start()
+        intake.start()
         engine.start()
         try:
             yield
         finally:
+            intake.stop()
             engine.stop()
             if reporter is not None:
                 reporter.stop()

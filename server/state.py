@@ -12,6 +12,7 @@ from starlette.requests import Request
 from runners.git_mirror import GitMirrors
 from server.discovery import EtcdWeights
 from server.engine import Engine
+from server.intake import WebhookIntake
 from server.queue import RqJobQueue
 from server.secret_box import SecretBox
 from server.settings import Settings
@@ -45,6 +46,7 @@ class AppState:
     sources: GitMirrors
     engine: Engine
     secret_box: SecretBox
+    intake: WebhookIntake
     weights: EtcdWeights | None = None  # traffic weights, when etcd is configured
     logs: LogNotifier = field(default_factory=LogNotifier)
 

@@ -20,7 +20,6 @@ from server.usecases.receive_webhook import (
     KEPT_HEADERS,
     authenticate_webhook,
     check_webhook_token,
-    receive_gitlab_webhook,
 )
 
 READ_HEADERS = (*KEPT_HEADERS, "X-Gitlab-Token")
@@ -73,7 +72,7 @@ async def gitlab_webhook(request: Request) -> JSONResponse:
     headers = _headers(request)
     try:
         body = await read_body(request, state.settings.webhook_max_bytes)
-        outcome = await run_in_threadpool(receive_gitlab_webhook, state.store, headers, body)
+        outcome = await state.intake.receive(headers, body)
     except ShipwayError as exc:
         await _audit_rejection(request, exc)
         return error_response(exc)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from server.store.artifacts import ArtifactRepository
 from server.store.audit import AuditLog
 from server.store.database import create_engine, upgrade
+from server.store.deliveries import DeliveryRepository
 from server.store.deployments import DEFAULT_HOST_PORTS, DeploymentRepository
 from server.store.environments import EnvironmentRepository
 from server.store.gitlab_reports import GitLabReportRepository
@@ -31,6 +32,7 @@ class Store:
     engine: sa.Engine
     projects: ProjectRepository
     pipelines: PipelineRepository
+    deliveries: DeliveryRepository
     jobs: JobRepository
     logs: LogRepository
     runners: RunnerRepository
@@ -53,6 +55,7 @@ class Store:
             engine=engine,
             projects=ProjectRepository(engine),
             pipelines=PipelineRepository(engine),
+            deliveries=DeliveryRepository(engine),
             jobs=JobRepository(engine),
             logs=LogRepository(engine),
             runners=RunnerRepository(engine),

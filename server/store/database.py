@@ -37,20 +37,23 @@ def read_only(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
-def create_engine(url: str) -> sa.Engine:
+def create_engine(url: str, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS) -> sa.Engine:
+    """``busy_timeout_seconds``: how long a SQLite writer waits for one of another
+    process (SQLite's busy timeout); one of this process is waited for up to
+    :data:`BUSY_TIMEOUT_SECONDS` on the write lock."""
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, busy_timeout_seconds)
     # A database that does not answer fails a connection within seconds, instead of
     # holding the engine thread and the requests for the operating system's minutes.
     return sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
 
 
-def _sqlite_engine(url: str) -> sa.Engine:
+def _sqlite_engine(url: str, busy_timeout_seconds: float) -> sa.Engine:
     engine = sa.create_engine(
         url,
         connect_args={
             "check_same_thread": False,
-            "timeout": BUSY_TIMEOUT_SECONDS,
+            "timeout": busy_timeout_seconds,
             "factory": SerializedWritesConnection,
         },
     )
@@ -65,7 +68,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -1,9 +1,5 @@
-"""Pipelines, and the webhook deliveries that started them.
-
-A delivery and the pipeline it starts are written in one transaction, so a crash
-never leaves one without the other, and a redelivery (same ``delivery_key``) finds
-the pipeline the first delivery made instead of making a second.
-"""
+"""Pipelines: one numbered run for a commit (the webhook deliveries that start them
+are stored by :mod:`server.store.deliveries`)."""
 
 from __future__ import annotations
 
@@ -18,7 +14,7 @@ from pipelines.model import GitRef, Pipeline, RefKind
 from pipelines.plan import JobDraft
 from pipelines.status import Status, merge
 from server.store.database import read_only
-from server.store.tables import jobs, pipelines, utcnow, webhook_deliveries
+from server.store.tables import jobs, pipelines, utcnow
 
 OPEN_STATUSES = (Status.CREATED, Status.PENDING, Status.RUNNING, Status.MANUAL)
 _OPEN = [status.value for status in OPEN_STATUSES]
@@ -54,14 +50,6 @@ class NewPipeline:
     merge_request_iid: int | None = None
 
 
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    pipeline_id: int | None
-    outcome: str
-    duplicate: bool
-
-
 def row_to_pipeline(row: sa.Row[Any]) -> Pipeline:
     values = row._mapping
     return Pipeline(
@@ -81,18 +69,11 @@ def row_to_pipeline(row: sa.Row[Any]) -> Pipeline:
 
 
 # Built once: a statement made per call costs SQLAlchemy more than SQLite's work
-# (0.9 ms against 0.3 ms a delivery, measured), and intake makes one per delivery.
+# (0.9 ms against 0.3 ms a webhook delivery, measured), and intake makes one a delivery.
 _INSERT_PIPELINE = pipelines.insert()
-_INSERT_DELIVERY = webhook_deliveries.insert()
-_DELIVERY_BY_KEY = sa.select(
-    webhook_deliveries.c.id, webhook_deliveries.c.pipeline_id, webhook_deliveries.c.outcome
-).where(
-    webhook_deliveries.c.project_id == sa.bindparam("project_id"),
-    webhook_deliveries.c.delivery_key == sa.bindparam("delivery_key"),
-)
 
 
-def _insert_pipeline(conn: sa.Connection, new: NewPipeline) -> int:
+def insert_pipeline(conn: sa.Connection, new: NewPipeline) -> int:
     result = conn.execute(
         _INSERT_PIPELINE,
         {
@@ -118,67 +99,9 @@ class PipelineRepository:
         self.engine = engine
         self.reads = read_only(engine)
 
-    def record_delivery(
-        self,
-        project_id: int,
-        delivery_key: str | None,
-        event: str,
-        headers: dict[str, str],
-        payload: dict[str, Any],
-        new_pipeline: NewPipeline | None,
-        outcome: str,
-    ) -> Delivery:
-        """Store a webhook delivery and, in the same transaction, its pipeline."""
-        try:
-            with self.engine.begin() as conn:
-                if delivery_key is not None:
-                    seen = self._delivery(conn, project_id, delivery_key)
-                    if seen is not None:
-                        return seen
-                pipeline_id = _insert_pipeline(conn, new_pipeline) if new_pipeline else None
-                result = conn.execute(
-                    _INSERT_DELIVERY,
-                    {
-                        "project_id": project_id,
-                        "delivery_key": delivery_key,
-                        "event": event,
-                        "headers": headers,
-                        "payload": payload,
-                        "outcome": outcome,
-                        "pipeline_id": pipeline_id,
-                        "received_at": utcnow(),
-                    },
-                )
-                assert result.inserted_primary_key is not None
-                return Delivery(int(result.inserted_primary_key[0]), pipeline_id, outcome, False)
-        except sa.exc.IntegrityError:
-            # A concurrent redelivery won the race on the unique key: answer with its work.
-            if delivery_key is None:
-                raise
-            with self.reads.begin() as conn:
-                seen = self._delivery(conn, project_id, delivery_key)
-            if seen is None:
-                raise
-            return seen
-
-    def _delivery(self, conn: sa.Connection, project_id: int, key: str) -> Delivery | None:
-        row = conn.execute(
-            _DELIVERY_BY_KEY, {"project_id": project_id, "delivery_key": key}
-        ).first()
-        if row is None:
-            return None
-        return Delivery(row.id, row.pipeline_id, row.outcome, True)
-
-    def deliveries(self, project_id: int) -> int:
-        with self.reads.begin() as conn:
-            count = conn.execute(
-                sa.select(sa.func.count()).where(webhook_deliveries.c.project_id == project_id)
-            ).scalar_one()
-            return int(count)
-
     def create(self, new: NewPipeline) -> Pipeline:
         with self.engine.begin() as conn:
-            pipeline_id = _insert_pipeline(conn, new)
+            pipeline_id = insert_pipeline(conn, new)
             return row_to_pipeline(
                 conn.execute(sa.select(pipelines).where(pipelines.c.id == pipeline_id)).one()
             )

@@ -1,18 +1,19 @@
-"""Receive a GitLab webhook delivery: check it, store it, start a pipeline.
+"""Receive GitLab webhook deliveries: check them, store them, start pipelines.
 
-The delivery and its pipeline are stored in one transaction before the answer;
-the slow part (reading the pipeline file) happens later, in the engine. A
-redelivery with a key already seen stores nothing and returns the first
-delivery's pipeline.
+A delivery and its pipeline are stored in one transaction before the answer (several
+deliveries may share it: :func:`receive_gitlab_webhooks`); the slow part (reading the
+pipeline file) happens later, in the engine. A redelivery with a key already seen
+stores nothing and returns the first delivery's pipeline.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.errors import NotFound, PayloadError, Unauthorized
+from pipelines.errors import NotFound, PayloadError, ShipwayError, Unauthorized
 from pipelines.events import (
     MERGE_REQUEST,
     MergeRequestEvent,
@@ -24,7 +25,8 @@ from pipelines.model import GitRef, Project, RefKind
 from pipelines.refs import check_ref
 from server.json_body import decode_json_object
 from server.store import Store
-from server.store.pipelines import Delivery, NewPipeline
+from server.store.deliveries import Delivery, NewDelivery
+from server.store.pipelines import NewPipeline
 
 # Headers kept with a stored delivery; the token is never kept.
 KEPT_HEADERS = (
@@ -69,8 +71,67 @@ def check_webhook_token(token: str, secrets: list[str]) -> None:
         raise Unauthorized("the X-Gitlab-Token is no project's webhook secret")
 
 
+@dataclass(frozen=True)
+class CheckedDelivery:
+    """A delivery found acceptable, not yet stored."""
+
+    project: Project
+    new: NewDelivery
+
+
+Received = tuple[dict[str, str], bytes]  # a delivery's headers and body
+
+
 def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -> WebhookOutcome:
     """Raises Unauthorized, NotFound or PayloadError; stores nothing then."""
+    checked = check_gitlab_webhook(store, headers, body)
+    if isinstance(checked, WebhookOutcome):
+        return checked
+    return _outcome(checked.project, store.deliveries.record(checked.new))
+
+
+def receive_gitlab_webhooks(
+    store: Store, received: Sequence[Received]
+) -> list[WebhookOutcome | Exception]:
+    """Several deliveries, those to store in one transaction (group commit): each
+    one's outcome, or the error that refused it (ShipwayError: nothing of it stored).
+    None is answered before the transaction commits, so an answer still means stored.
+
+    When the shared transaction fails although the database answers, the failure
+    was one delivery's (a key two processes raced on, a value the database refused):
+    each is then stored alone, so that only that one fails. When the database does
+    not answer, every one to store gets the error, and nothing is tried again here."""
+    checked: list[CheckedDelivery | WebhookOutcome | Exception] = []
+    for headers, body in received:
+        try:
+            checked.append(check_gitlab_webhook(store, headers, body))
+        except ShipwayError as exc:
+            checked.append(exc)
+    to_store = [item for item in checked if isinstance(item, CheckedDelivery)]
+    try:
+        stored = iter(store.deliveries.record_together([item.new for item in to_store]))
+    except Exception as exc:
+        if len(to_store) > 1 and store.unreachable() is None:
+            return [_alone(store, headers, body) for headers, body in received]
+        return [exc if isinstance(item, CheckedDelivery) else item for item in checked]
+    return [
+        _outcome(item.project, next(stored)) if isinstance(item, CheckedDelivery) else item
+        for item in checked
+    ]
+
+
+def _alone(store: Store, headers: dict[str, str], body: bytes) -> WebhookOutcome | Exception:
+    try:
+        return receive_gitlab_webhook(store, headers, body)
+    except Exception as exc:  # this delivery's alone: the others go on
+        return exc
+
+
+def check_gitlab_webhook(
+    store: Store, headers: dict[str, str], body: bytes
+) -> CheckedDelivery | WebhookOutcome:
+    """What to store for a delivery, or the outcome of one that stores nothing (an
+    event Shipway ignores). Raises Unauthorized, NotFound or PayloadError."""
     token = headers.get("X-Gitlab-Token", "")
     if not token:
         raise Unauthorized("the X-Gitlab-Token header is missing")
@@ -91,17 +152,16 @@ def receive_gitlab_webhook(store: Store, headers: dict[str, str], body: bytes) -
         new_pipeline, outcome = _pipeline_for(
             project, push.ref, push.commit, kind, push.user, push.deletes_ref
         )
-    key = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID") or None
-    delivery = store.pipelines.record_delivery(
+    new = NewDelivery(
         project_id=project.id,
-        delivery_key=key,
+        delivery_key=headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID") or None,
         event=event,
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
         payload=payload,
         new_pipeline=new_pipeline,
         outcome=_clipped(outcome),
     )
-    return _outcome(project, delivery)
+    return CheckedDelivery(project, new)
 
 
 def _check_headers(headers: dict[str, str]) -> None:

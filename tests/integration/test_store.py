@@ -15,6 +15,7 @@ from pipelines.plan import plan_jobs
 from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.store import Store
+from server.store.deliveries import NewDelivery
 from server.store.pipelines import NewPipeline
 from server.store.projects import SNAPSHOT_SECONDS
 from server.store.tables import metadata
@@ -53,14 +54,16 @@ def test_projects_are_unique_by_name_and_path(store: Store) -> None:
         store.projects.by_name("nope")
 
 
+def new_delivery(project: Project, key: str | None) -> NewDelivery:
+    return NewDelivery(
+        project.id, key, "Push Hook", {}, {"n": 1}, new_pipeline(project), "pipeline created"
+    )
+
+
 def test_a_redelivery_returns_the_first_pipeline(store: Store) -> None:
     project = make_project(store)
-    first = store.pipelines.record_delivery(
-        project.id, "key-1", "Push Hook", {}, {"n": 1}, new_pipeline(project), "pipeline created"
-    )
-    again = store.pipelines.record_delivery(
-        project.id, "key-1", "Push Hook", {}, {"n": 1}, new_pipeline(project), "pipeline created"
-    )
+    first = store.deliveries.record(new_delivery(project, "key-1"))
+    again = store.deliveries.record(new_delivery(project, "key-1"))
     assert not first.duplicate
     assert again.duplicate
     assert again.pipeline_id == first.pipeline_id
@@ -71,15 +74,31 @@ def test_concurrent_redeliveries_make_one_pipeline(store: Store) -> None:
     project = make_project(store)
 
     def deliver(_: int) -> int | None:
-        return store.pipelines.record_delivery(
-            project.id, "same-key", "Push Hook", {}, {}, new_pipeline(project), "pipeline created"
-        ).pipeline_id
+        return store.deliveries.record(new_delivery(project, "same-key")).pipeline_id
 
     with ThreadPoolExecutor(8) as pool:
         pipeline_ids = set(pool.map(deliver, range(16)))
     assert len(pipeline_ids) == 1
     assert store.pipelines.count() == 1
-    assert store.pipelines.deliveries(project.id) == 1
+    assert store.deliveries.count(project.id) == 1
+
+
+def test_deliveries_stored_together_find_their_redeliveries(store: Store) -> None:
+    project = make_project(store)
+    earlier = store.deliveries.record(new_delivery(project, "earlier"))
+    stored = store.deliveries.record_together(
+        [
+            new_delivery(project, "a"),
+            new_delivery(project, "earlier"),  # stored by another transaction
+            new_delivery(project, "a"),  # stored earlier in this one
+            new_delivery(project, None),  # no key: never a duplicate
+        ]
+    )
+    assert [delivery.duplicate for delivery in stored] == [False, True, True, False]
+    assert stored[1].pipeline_id == earlier.pipeline_id
+    assert stored[2].pipeline_id == stored[0].pipeline_id
+    assert store.pipelines.count() == 3
+    assert store.deliveries.count(project.id) == 3
 
 
 def test_jobs_change_status_only_through_the_table(store: Store) -> None:

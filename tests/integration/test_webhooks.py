@@ -79,7 +79,7 @@ def send(client: TestClient, body: bytes | dict[str, Any], **header_args: Any) -
 def assert_nothing_stored_but_one_audit_line(client: TestClient, status: int) -> None:
     store = state(client).store
     assert store.pipelines.count() == 0
-    assert store.pipelines.deliveries(store.projects.by_name("diaspora").id) == 0
+    assert store.deliveries.count(store.projects.by_name("diaspora").id) == 0
     (line,) = store.audit.recent(action="webhook.rejected")
     assert line.outcome == str(status)
 
