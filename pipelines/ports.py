@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -58,6 +59,14 @@ class JobQueue(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FileAtCommit:
+    """A file as a commit holds it."""
+
+    blob: str  # git's id of the content: two files with the same id hold the same bytes
+    content: bytes
+
+
 class SourceRepository(Protocol):
     """Read access to the repositories Shipway builds."""
 
@@ -65,8 +74,13 @@ class SourceRepository(Protocol):
         """The full commit id of a branch, tag or commit; NotFound if there is none."""
         ...
 
-    def read_file(self, clone_url: str, sha: str, file_path: str) -> str | None:
-        """A file's text at a commit; None when the commit has no such file."""
+    def read_files(
+        self, clone_url: str, shas: Sequence[str], file_path: str
+    ) -> dict[str, FileAtCommit | None]:
+        """The file at each of several commits, read together: None for a commit
+        without that file; a commit the repository does not hold is left out.
+        Fetches only when one of the commits is not known yet, and then once.
+        ExternalError when the repository cannot be reached."""
         ...
 
 

@@ -14,17 +14,22 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.errors import ExternalError, NotFound
 from pipelines.model import GitRef, RefKind
+from pipelines.ports import FileAtCommit
+
+log = logging.getLogger(__name__)
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHORT_SHA = re.compile(r"^[0-9a-f]{7,40}$")
@@ -37,12 +42,29 @@ def _git_env() -> dict[str, str]:
     return env
 
 
+def _batch_answers(output: bytes) -> Iterator[tuple[str, str, bytes] | None]:
+    """``git cat-file --batch``'s answers, in order: (object id, type, content), or
+    None for a name it does not find ("<name> missing")."""
+    position = 0
+    while position < len(output):
+        end = output.index(b"\n", position)
+        header = output[position:end].decode(errors="replace")
+        position = end + 1
+        if header.endswith((" missing", " ambiguous")):
+            yield None
+            continue
+        object_id, kind, size = header.split()
+        yield object_id, kind, output[position : position + int(size)]
+        position += int(size) + 1  # the content and its newline
+
+
 class GitMirrors:
     """Bare mirrors under ``root``, one per clone URL."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self.fetches = 0  # clones and fetches this object made: what a commit known saves
 
     def path_for(self, clone_url: str) -> Path:
         digest = hashlib.sha256(clone_url.encode()).hexdigest()[:20]
@@ -51,11 +73,14 @@ class GitMirrors:
     def fetch(self, clone_url: str) -> Path:
         """Create the mirror or bring it up to date with the remote."""
         path = self.path_for(clone_url)
+        started = time.monotonic()
         with self._locked(path):
+            self.fetches += 1
             if (path / "HEAD").exists():
                 self._git(path, "fetch", "--prune", "--quiet", "origin")
             else:
                 self._clone(clone_url, path)
+        log.info("mirror fetched: %s in %.0f ms", clone_url, (time.monotonic() - started) * 1000)
         return path
 
     def ensure_commit(self, clone_url: str, sha: str) -> Path:
@@ -88,15 +113,51 @@ class GitMirrors:
         """A file's text at a commit, or None when the commit has no such file."""
         if not _FULL_SHA.fullmatch(sha):
             raise NotFound(f"{sha!r} is not a full commit id")
-        path = self.path_for(clone_url)
-        if not (path / "HEAD").exists() or not self._has_commit(path, sha):
-            self.fetch(clone_url)
-        result = self._run(path, "cat-file", "blob", f"{sha}:{file_path}")
-        if result.returncode == 0:
-            return result.stdout
-        if not self._has_commit(path, sha):  # only now: it costs a process
+        files = self.read_files(clone_url, [sha], file_path)
+        if sha not in files:
             raise NotFound(f"commit {sha} is not in {clone_url}")
-        return None
+        found = files[sha]
+        return None if found is None else found.content.decode()
+
+    def read_files(
+        self, clone_url: str, shas: Sequence[str], file_path: str
+    ) -> dict[str, FileAtCommit | None]:
+        """The file at each commit (None: the commit has no such file), read by one
+        ``git cat-file --batch`` for all of them; commits the repository does not
+        hold, even after a fetch, are left out. The mirror fetches only when one of
+        the commits is not in it yet, and then once for all of them, so planning a
+        commit already known costs one git process and no fetch."""
+        if "\n" in file_path:
+            raise NotFound(f"{file_path!r} is not a file path git can be asked for")
+        wanted = sorted({sha for sha in shas if _FULL_SHA.fullmatch(sha)})
+        if not wanted:
+            return {}
+        path = self.path_for(clone_url)
+        if not (path / "HEAD").exists():
+            self.fetch(clone_url)
+        files = self._cat_files(path, wanted, file_path)
+        unknown = [sha for sha in wanted if sha not in files]
+        if unknown:
+            self.fetch(clone_url)  # one of them is new: one fetch brings it (and the rest)
+            files.update(self._cat_files(path, unknown, file_path))
+        return files
+
+    def _cat_files(
+        self, path: Path, shas: list[str], file_path: str
+    ) -> dict[str, FileAtCommit | None]:
+        """``<sha>:<file_path>`` of those of ``shas`` that are commits of the mirror
+        (None where the commit has no such file), asked of one git process: for each,
+        ``<sha>^{commit}`` (is it a commit here?) and then the file."""
+        asked = "".join(f"{sha}^{{commit}}\n{sha}:{file_path}\n" for sha in shas)
+        output = self._checked(["git", "-C", str(path), "cat-file", "--batch"], asked.encode())
+        answers = _batch_answers(output)
+        files: dict[str, FileAtCommit | None] = {}
+        for sha in shas:  # two answers each, in order
+            commit, file = next(answers), next(answers)
+            if commit is None or commit[0] != sha or commit[1] != "commit":
+                continue  # not a commit of the mirror (yet)
+            files[sha] = FileAtCommit(file[0], file[2]) if file and file[1] == "blob" else None
+        return files
 
     def archive(self, clone_url: str, sha: str, prefix: str, folder: str | None = None) -> bytes:
         """The commit's tree (or one ``folder`` of it) as a tar stream, every path
@@ -124,12 +185,17 @@ class GitMirrors:
     def _git(self, path: Path, *args: str) -> None:
         self._checked(["git", "-C", str(path), *args])
 
-    def _checked(self, argv: list[str]) -> bytes:
+    def _checked(self, argv: list[str], stdin: bytes | None = None) -> bytes:
         """Run git; its output, or ExternalError with what git said."""
         command = argv[3] if argv[1] == "-C" else argv[1]
         try:
             result = subprocess.run(
-                argv, capture_output=True, timeout=GIT_TIMEOUT_SECONDS, env=_git_env(), check=True
+                argv,
+                input=stdin,
+                capture_output=True,
+                timeout=GIT_TIMEOUT_SECONDS,
+                env=_git_env(),
+                check=True,
             )
         except subprocess.CalledProcessError as exc:
             stderr = exc.stderr.decode(errors="replace").strip()

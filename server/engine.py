@@ -2,8 +2,9 @@
 
 Each pass fails the jobs (and release batches) of runners that are gone and what is
 stuck waiting for a runner, queues again the tasks the queue lost, plans new pipelines
-(reads their file) and advances the pipelines that changed (retries, skips, starts,
-settles): the transaction that changes a job marks its pipeline due
+(reads their file; again every ``PLAN_EVERY_SECONDS`` while it advances, so a burst of
+pushes waits for no backlog) and advances the pipelines that changed (retries, skips,
+starts, settles): the transaction that changes a job marks its pipeline due
 (``pipelines.advance_due``), whichever process made it, and the pass takes the due
 ones. A sweep goes round every open pipeline, a slice a pass, as a safety net; so a
 pass costs the same with ten thousand pipelines waiting on manual jobs as with none.
@@ -33,7 +34,7 @@ from server.store import Store
 from server.store.tables import utcnow
 from server.usecases.deploy_jobs import settle_deploy_jobs
 from server.usecases.dispatch import advance_pipeline, requeue_lost_tasks, requeue_pending
-from server.usecases.plan import plan_pipeline
+from server.usecases.plan import ParsedFiles, plan_pipelines
 from server.usecases.releases import advance_releases, recover_lost_batches
 from server.usecases.runner_liveness import fail_lost_jobs
 from server.usecases.stuck import fail_stuck
@@ -45,6 +46,9 @@ STUCK_AFTER = timedelta(hours=1)  # GitLab's: a job no runner can take fails aft
 # Open pipelines the sweep advances a pass (about 4 ms each on SQLite here): a round
 # of 100 open pipelines takes 50 s, one of 10,000 waiting on manual jobs 83 minutes.
 SWEEP_SLICE = 2
+# While a pass advances pipelines, new ones are planned at least this often (a burst
+# of pushes makes hundreds due, ~8 ms each to advance).
+PLAN_EVERY_SECONDS = 0.1
 
 
 class Engine:
@@ -72,6 +76,8 @@ class Engine:
         self._requeued = False  # pending jobs re-enqueued since this server started
         self._sweep: list[int] = []  # what the sweep's round has yet to advance
         self._retry: set[int] = set()  # pipelines a failed pass did not finish advancing
+        self._parsed = ParsedFiles()  # pipeline files, by blob id
+        self._next_plan = 0.0  # when advancing stops a moment to plan what arrived
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -132,9 +138,12 @@ class Engine:
             except ExternalError as exc:
                 # Redis went away since the check: the board notes it next pass.
                 log.warning("cannot check the queue: %s", exc)
-        for pipeline in self.store.pipelines.to_plan():
-            plan_pipeline(self.store, self.sources, self.queue, pipeline.id)
+        self._plan()
         for pipeline_id in self._to_advance():
+            if time.monotonic() >= self._next_plan:
+                # Advancing hundreds of pipelines takes seconds: what arrived
+                # meanwhile is planned now, not after them.
+                self._plan()
             try:
                 self.store.pipelines.clear_due(pipeline_id)
                 advance_pipeline(self.store, self.queue, pipeline_id)
@@ -145,6 +154,12 @@ class Engine:
         advance_releases(self.store, self.queue, hand_out=queue_up)
         settle_deploy_jobs(self.store)
         self.last_pass = utcnow()
+
+    def _plan(self) -> None:
+        self._next_plan = time.monotonic() + PLAN_EVERY_SECONDS
+        waiting = self.store.pipelines.to_plan()
+        if waiting:
+            plan_pipelines(self.store, self.sources, self.queue, waiting, self._parsed)
 
     def _to_advance(self) -> list[int]:
         """The pipelines to advance this pass: those due (one of their jobs changed

@@ -3,8 +3,9 @@ are stored by :mod:`server.store.deliveries`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,6 +95,52 @@ def insert_pipeline(conn: sa.Connection, new: NewPipeline) -> int:
     return int(result.inserted_primary_key[0])
 
 
+def _add_jobs(
+    conn: sa.Connection, pipeline_id: int, drafts: Sequence[JobDraft], now: datetime
+) -> None:
+    planned = conn.execute(
+        sa.select(pipelines.c.planned).where(pipelines.c.id == pipeline_id)
+    ).scalar_one()
+    if planned:
+        return
+    conn.execute(
+        jobs.insert(),
+        [
+            {
+                "pipeline_id": pipeline_id,
+                "name": draft.name,
+                "stage": draft.stage,
+                "stage_index": draft.stage_index,
+                "image": draft.image,
+                "script": list(draft.script),
+                "variables": draft.variables,
+                "timeout_seconds": draft.timeout_seconds,
+                "queue": draft.queue,
+                "kind": draft.kind,
+                "needs": list(draft.needs) if draft.needs is not None else None,
+                "when": draft.when,
+                "allow_failure": draft.allow_failure,
+                "retry_max": draft.retry_max,
+                "retry_on": list(draft.retry_on),
+                "environment": draft.environment,
+                "secrets": list(draft.secrets),
+                "settings": draft.settings,
+                "status": Status.CREATED.value,
+                "attempt": 1,
+                "retried": False,
+                "log_length": 0,
+                "created_at": now,
+            }
+            for draft in drafts
+        ],
+    )
+    conn.execute(
+        pipelines.update()
+        .where(pipelines.c.id == pipeline_id)
+        .values(planned=True, advance_due=True)
+    )
+
+
 class PipelineRepository:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -171,49 +218,14 @@ class PipelineRepository:
 
     def add_jobs(self, pipeline_id: int, drafts: Sequence[JobDraft]) -> None:
         """Store the jobs the pipeline file declares, once; later calls do nothing."""
+        self.add_jobs_together({pipeline_id: drafts})
+
+    def add_jobs_together(self, plans: Mapping[int, Sequence[JobDraft]]) -> None:
+        """:meth:`add_jobs` for several pipelines, in one transaction."""
         now = utcnow()
         with self.engine.begin() as conn:
-            planned = conn.execute(
-                sa.select(pipelines.c.planned).where(pipelines.c.id == pipeline_id)
-            ).scalar_one()
-            if planned:
-                return
-            conn.execute(
-                jobs.insert(),
-                [
-                    {
-                        "pipeline_id": pipeline_id,
-                        "name": draft.name,
-                        "stage": draft.stage,
-                        "stage_index": draft.stage_index,
-                        "image": draft.image,
-                        "script": list(draft.script),
-                        "variables": draft.variables,
-                        "timeout_seconds": draft.timeout_seconds,
-                        "queue": draft.queue,
-                        "kind": draft.kind,
-                        "needs": list(draft.needs) if draft.needs is not None else None,
-                        "when": draft.when,
-                        "allow_failure": draft.allow_failure,
-                        "retry_max": draft.retry_max,
-                        "retry_on": list(draft.retry_on),
-                        "environment": draft.environment,
-                        "secrets": list(draft.secrets),
-                        "settings": draft.settings,
-                        "status": Status.CREATED.value,
-                        "attempt": 1,
-                        "retried": False,
-                        "log_length": 0,
-                        "created_at": now,
-                    }
-                    for draft in drafts
-                ],
-            )
-            conn.execute(
-                pipelines.update()
-                .where(pipelines.c.id == pipeline_id)
-                .values(planned=True, advance_due=True)
-            )
+            for pipeline_id, drafts in plans.items():
+                _add_jobs(conn, pipeline_id, drafts, now)
 
     def end_unplanned(self, pipeline_id: int, status: Status, error: str) -> None:
         """End a pipeline before it has jobs: its file is missing or invalid (failed),

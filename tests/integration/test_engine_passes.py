@@ -4,7 +4,7 @@ slice of the sweep; never every waiting pipeline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 import redis
@@ -12,7 +12,7 @@ import redis
 import server.engine
 from pipelines.model import GitRef, Project
 from pipelines.plan import plan_jobs
-from pipelines.ports import JobQueue
+from pipelines.ports import FileAtCommit, JobQueue
 from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.engine import SWEEP_SLICE, Engine
@@ -33,7 +33,9 @@ class NoSources:
     def resolve(self, clone_url: str, ref: GitRef) -> str:
         raise AssertionError("nothing to plan")
 
-    def read_file(self, clone_url: str, sha: str, file_path: str) -> str | None:
+    def read_files(
+        self, clone_url: str, shas: Sequence[str], file_path: str
+    ) -> dict[str, FileAtCommit | None]:
         raise AssertionError("nothing to plan")
 
 

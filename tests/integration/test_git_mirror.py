@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import NotFound
+from pipelines.errors import ExternalError, NotFound
 from pipelines.model import GitRef, RefKind
+from pipelines.ports import FileAtCommit
 from runners.git_mirror import GitMirrors
-from tests.support.git import Repository
+from tests.support.git import Repository, fast_import_commits, git
 
 
 def test_resolve_read_and_archive(repository: Repository, tmp_path: Path) -> None:
@@ -70,3 +71,42 @@ def test_an_unknown_commit_is_not_found(repository: Repository, tmp_path: Path) 
     repository.push()
     with pytest.raises(NotFound, match="is not in"):
         GitMirrors(tmp_path / "mirrors").read_file(str(repository.bare), "e" * 40, "a")
+
+
+def test_a_commit_already_in_the_mirror_is_read_without_a_fetch(
+    repository: Repository, tmp_path: Path
+) -> None:
+    sha = repository.commit({".shipway.yml": "jobs: {}\n"})
+    repository.push()
+    mirrors = GitMirrors(tmp_path / "mirrors")
+    url = str(repository.bare)
+    mirrors.fetch(url)
+    repository.bare.rename(tmp_path / "gone.git")  # a fetch now fails
+    files = mirrors.read_files(url, [sha], ".shipway.yml")
+    found = files[sha]
+    assert found is not None
+    assert found.content == b"jobs: {}\n"
+    assert mirrors.fetches == 1  # the clone above, no more
+    with pytest.raises(ExternalError, match="git fetch failed"):
+        mirrors.read_files(url, ["e" * 40], ".shipway.yml")  # unknown: it must fetch
+
+
+def test_many_commits_are_read_together_with_one_fetch(
+    repository: Repository, tmp_path: Path
+) -> None:
+    shas = fast_import_commits(repository.bare, 30, "jobs: {}\n")
+    mirrors = GitMirrors(tmp_path / "mirrors")
+    url = str(repository.bare)
+    mirrors.fetch(url)
+    newer = repository.commit({"other.yml": "x\n"})  # its own history: no .shipway.yml
+    repository.push("HEAD:refs/heads/other")
+    files = mirrors.read_files(url, [*shas, newer, "e" * 40, "not a sha"], ".shipway.yml")
+    assert mirrors.fetches == 2  # the clone, then once for the commit it lacked
+    assert set(files) == {*shas, newer}  # the unknown commit and the non-sha left out
+    assert files[newer] is None  # a commit without the file
+    blobs = {found.blob for sha in shas if (found := files[sha]) is not None}
+    assert len(blobs) == 1  # one file, the same blob in every commit
+    assert mirrors.read_files(url, shas[:3], "counter")[shas[2]] == FileAtCommit(
+        git(repository.bare, "rev-parse", f"{shas[2]}:counter"), b"2\n"
+    )
+    assert mirrors.fetches == 2

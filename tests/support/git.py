@@ -46,3 +46,29 @@ class Repository:
             git(self.work, "tag", "-a", name, "-m", f"release {name}")
         else:
             git(self.work, "tag", name)
+
+
+def fast_import_commits(bare: Path, count: int, pipeline_file: str) -> list[str]:
+    """``count`` commits on main of a bare repository, oldest first, written by one
+    ``git fast-import`` (no hook runs): the first adds ``.shipway.yml``, each
+    changes ``counter``."""
+    stream = []
+    for index in range(count):
+        stream.append(
+            f"commit refs/heads/main\nmark :{index + 1}\n"
+            f"committer Dev <dev@example.com> {1_700_000_000 + index} +0000\n"
+            f"data 9\nchange {index % 10}\n"
+        )
+        if index:
+            stream.append(f"from :{index}\n")
+        else:
+            size = len(pipeline_file.encode())
+            stream.append(f"M 100644 inline .shipway.yml\ndata {size}\n{pipeline_file}\n")
+        content = f"{index}\n"
+        stream.append(f"M 100644 inline counter\ndata {len(content)}\n{content}\n")
+    subprocess.run(
+        ["git", "-C", str(bare), "fast-import", "--quiet"],
+        input="".join(stream).encode(),
+        check=True,
+    )
+    return git(bare, "rev-list", "--reverse", "main").split()
