@@ -23,10 +23,18 @@ from server.usecases.receive_webhook import (
 )
 
 READ_HEADERS = (*KEPT_HEADERS, "X-Gitlab-Token")
+_READ_BY_LOWER = {name.lower(): name for name in READ_HEADERS}
 
 
 def _headers(request: Request) -> dict[str, str]:
-    return {name: request.headers[name] for name in READ_HEADERS if name in request.headers}
+    """The headers read, by their names in READ_HEADERS (the first of a repeated one),
+    looked up in one walk over the request's headers."""
+    found: dict[str, str] = {}
+    for raw_name, raw_value in request.headers.raw:
+        name = _READ_BY_LOWER.get(raw_name.decode("latin-1").lower())
+        if name is not None and name not in found:
+            found[name] = raw_value.decode("latin-1")
+    return found
 
 
 def _kept(value: str | None) -> str | None:

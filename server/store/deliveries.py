@@ -21,6 +21,15 @@ from server.store.tables import utcnow, webhook_deliveries
 
 # Built once, as intake runs them for every delivery (see server.store.pipelines).
 _INSERT_DELIVERY = webhook_deliveries.insert()
+_DELIVERIES_BY_KEYS = sa.select(
+    webhook_deliveries.c.delivery_key,
+    webhook_deliveries.c.id,
+    webhook_deliveries.c.pipeline_id,
+    webhook_deliveries.c.outcome,
+).where(
+    webhook_deliveries.c.project_id == sa.bindparam("project_id"),
+    webhook_deliveries.c.delivery_key.in_(sa.bindparam("delivery_keys", expanding=True)),
+)
 _DELIVERY_BY_KEY = sa.select(
     webhook_deliveries.c.id, webhook_deliveries.c.pipeline_id, webhook_deliveries.c.outcome
 ).where(
@@ -72,11 +81,21 @@ class DeliveryRepository:
             return seen
 
     def record_together(self, news: Sequence[NewDelivery]) -> list[Delivery]:
-        """Store several deliveries in one transaction: all or none. A redelivery of
-        a delivery earlier in the same list is found as a duplicate. A failure (two
-        processes racing on one key, say) raises; :meth:`record` each then."""
+        """Store several deliveries in one transaction: all or none. The keys already
+        stored are looked up at once; a redelivery of a delivery earlier in the same
+        list is found as a duplicate. A failure (two processes racing on one key, say)
+        raises; :meth:`record` each then."""
         with self.engine.begin() as conn:
-            return [_record(conn, new) for new in news]
+            seen = _seen_among(conn, news)
+            stored = []
+            for new in news:
+                key = (new.project_id, new.delivery_key)
+                delivery = seen.get(key) if new.delivery_key is not None else None
+                if delivery is None:
+                    delivery = _insert(conn, new)
+                    seen[key] = Delivery(delivery.id, delivery.pipeline_id, new.outcome, True)
+                stored.append(delivery)
+            return stored
 
     def count(self, project_id: int) -> int:
         with self.reads.begin() as conn:
@@ -91,6 +110,10 @@ def _record(conn: sa.Connection, new: NewDelivery) -> Delivery:
         seen = _seen(conn, new.project_id, new.delivery_key)
         if seen is not None:
             return seen
+    return _insert(conn, new)
+
+
+def _insert(conn: sa.Connection, new: NewDelivery) -> Delivery:
     pipeline_id = insert_pipeline(conn, new.new_pipeline) if new.new_pipeline else None
     result = conn.execute(
         _INSERT_DELIVERY,
@@ -107,6 +130,27 @@ def _record(conn: sa.Connection, new: NewDelivery) -> Delivery:
     )
     assert result.inserted_primary_key is not None
     return Delivery(int(result.inserted_primary_key[0]), pipeline_id, new.outcome, False)
+
+
+def _seen_among(
+    conn: sa.Connection, news: Sequence[NewDelivery]
+) -> dict[tuple[int, str | None], Delivery]:
+    """The deliveries already stored under the keys of ``news``, by project and key:
+    one query a project (a batch is mostly one project's)."""
+    keys: dict[int, set[str]] = {}
+    for new in news:
+        if new.delivery_key is not None:
+            keys.setdefault(new.project_id, set()).add(new.delivery_key)
+    seen: dict[tuple[int, str | None], Delivery] = {}
+    for project_id, project_keys in keys.items():
+        rows = conn.execute(
+            _DELIVERIES_BY_KEYS, {"project_id": project_id, "delivery_keys": sorted(project_keys)}
+        )
+        for row in rows:
+            seen[(project_id, row.delivery_key)] = Delivery(
+                row.id, row.pipeline_id, row.outcome, True
+            )
+    return seen
 
 
 def _seen(conn: sa.Connection, project_id: int, key: str) -> Delivery | None:
