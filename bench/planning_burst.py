@@ -13,7 +13,8 @@ from its mirror, stored the jobs) and prints:
   burst's own duration (the baseline: 1.0x is planning that keeps up with intake);
 - when every pipeline's job was queued for a runner (dispatch, after planning);
 - how many times the server's mirror fetched (one is enough: the first pipeline's
-  commit is not there yet, and that fetch brings every other);
+  commit is not there yet, and that fetch brings every other; the clone URL is a
+  ``file://`` URL, read through the mirror as a remote repository's is);
 - that every delivery was stored once and planned once.
 
     .venv/bin/python -m bench.planning_burst [--pushes 2000] [--clients 8]
@@ -81,7 +82,12 @@ def main() -> None:
         try:
             repository = Repository(root / "repo")
             shas = fast_import_commits(repository.bare, args.pushes, PIPELINE_FILE)
-            deployment.add_project("bench", repository.bare, PROJECT, SECRET, ["main"])
+            # A URL, as GitLab's are: read through the server's mirror (a path on the
+            # server's host would be read in place, with no fetch at all).
+            url = f"file://{repository.bare}"
+            deployment.add_project(
+                "bench", repository.bare, PROJECT, SECRET, ["main"], clone_url=url
+            )
             database = sa.create_engine(f"sqlite:///{root / 'server' / 'shipway.db'}")
             started = time.monotonic()
             created = send_pushes(deployment.url, PROJECT, SECRET, shas, args.clients)

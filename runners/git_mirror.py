@@ -12,6 +12,7 @@ safe to read while a fetch adds to it.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
@@ -40,6 +41,15 @@ def _git_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"})
     return env
+
+
+def _in_place(clone_url: str) -> Path | None:
+    """The repository a clone URL names when it is a directory of this host (an
+    absolute path; a ``file://`` URL goes through a mirror, as any other URL)."""
+    if not clone_url.startswith("/"):
+        return None
+    path = Path(clone_url)
+    return path if path.is_dir() else None
 
 
 def _batch_answers(output: bytes) -> Iterator[tuple[str, str, bytes] | None]:
@@ -124,20 +134,36 @@ class GitMirrors:
     ) -> dict[str, FileAtCommit | None]:
         """The file at each commit (None: the commit has no such file), read by one
         ``git cat-file --batch`` for all of them; commits the repository does not
-        hold, even after a fetch, are left out. The mirror fetches only when one of
-        the commits is not in it yet, and then once for all of them, so planning a
-        commit already known costs one git process and no fetch."""
+        hold, even after a fetch, are left out.
+
+        A clone URL that is a path on this host (a plain git repository beside the
+        server) is read in place: a commit pushed there is known at once, and no
+        fetch is needed. Otherwise the mirror fetches only when one of the commits
+        is not in it yet, and then once for all of them, so planning a commit
+        already known costs one git process and no fetch."""
         if "\n" in file_path:
             raise NotFound(f"{file_path!r} is not a file path git can be asked for")
         wanted = sorted({sha for sha in shas if _FULL_SHA.fullmatch(sha)})
-        if not wanted:
-            return {}
-        path = self.path_for(clone_url)
-        if not (path / "HEAD").exists():
-            self.fetch(clone_url)
-        files = self._cat_files(path, wanted, file_path)
+        files: dict[str, FileAtCommit | None] = {}
+        in_place = _in_place(clone_url)
+        if in_place is not None and wanted:
+            with contextlib.suppress(ExternalError):  # not readable here: the mirror's turn
+                files = self._cat_files(in_place, wanted, file_path)
         unknown = [sha for sha in wanted if sha not in files]
         if unknown:
+            files.update(self._read_mirror(clone_url, unknown, file_path))
+        return files
+
+    def _read_mirror(
+        self, clone_url: str, shas: list[str], file_path: str
+    ) -> dict[str, FileAtCommit | None]:
+        path = self.path_for(clone_url)
+        cloned = not (path / "HEAD").exists()
+        if cloned:
+            self.fetch(clone_url)
+        files = self._cat_files(path, shas, file_path)
+        unknown = [sha for sha in shas if sha not in files]
+        if unknown and not cloned:
             self.fetch(clone_url)  # one of them is new: one fetch brings it (and the rest)
             files.update(self._cat_files(path, unknown, file_path))
         return files

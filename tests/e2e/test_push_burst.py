@@ -32,7 +32,9 @@ def test_every_delivery_of_a_burst_is_stored_once_and_planned(
     try:
         repository = Repository(tmp_path / "repo")
         shas = fast_import_commits(repository.bare, PUSHES, PIPELINE_FILE)
-        deployment.add_project("burst", repository.bare, "t/burst", SECRET, ["main"])
+        # A URL, as GitLab's are: read through the server's mirror, not in place.
+        url = f"file://{repository.bare}"
+        deployment.add_project("burst", repository.bare, "t/burst", SECRET, ["main"], clone_url=url)
         created = send_pushes(deployment.url, "t/burst", SECRET, shas, clients=8)
         assert len(created) == PUSHES
         assert len(set(created)) == PUSHES  # a pipeline each, none answered twice

@@ -79,7 +79,7 @@ def test_a_commit_already_in_the_mirror_is_read_without_a_fetch(
     sha = repository.commit({".shipway.yml": "jobs: {}\n"})
     repository.push()
     mirrors = GitMirrors(tmp_path / "mirrors")
-    url = str(repository.bare)
+    url = f"file://{repository.bare}"  # a URL: read through the mirror
     mirrors.fetch(url)
     repository.bare.rename(tmp_path / "gone.git")  # a fetch now fails
     files = mirrors.read_files(url, [sha], ".shipway.yml")
@@ -96,7 +96,7 @@ def test_many_commits_are_read_together_with_one_fetch(
 ) -> None:
     shas = fast_import_commits(repository.bare, 30, "jobs: {}\n")
     mirrors = GitMirrors(tmp_path / "mirrors")
-    url = str(repository.bare)
+    url = f"file://{repository.bare}"
     mirrors.fetch(url)
     newer = repository.commit({"other.yml": "x\n"})  # its own history: no .shipway.yml
     repository.push("HEAD:refs/heads/other")
@@ -110,3 +110,20 @@ def test_many_commits_are_read_together_with_one_fetch(
         git(repository.bare, "rev-parse", f"{shas[2]}:counter"), b"2\n"
     )
     assert mirrors.fetches == 2
+
+
+def test_a_repository_on_this_host_is_read_in_place_without_a_mirror(
+    repository: Repository, tmp_path: Path
+) -> None:
+    """A commit pushed to a repository beside the server is known at once."""
+    mirrors = GitMirrors(tmp_path / "mirrors")
+    url = str(repository.bare)
+    for content in ("one", "two"):
+        sha = repository.commit({".shipway.yml": f"{content}\n"})
+        repository.push()
+        assert mirrors.read_file(url, sha, ".shipway.yml") == f"{content}\n"
+    assert mirrors.read_files(url, ["e" * 40], ".shipway.yml") == {}  # not a commit there
+    assert mirrors.fetches == 1  # only for the unknown commit, which the mirror lacks too
+    absent = tmp_path / "absent.git"
+    with pytest.raises(ExternalError, match="git clone failed"):
+        mirrors.read_files(str(absent), [sha], ".shipway.yml")  # no such directory: a URL

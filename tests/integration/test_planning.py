@@ -33,9 +33,13 @@ def mirrors(tmp_path: Path) -> GitMirrors:
     return GitMirrors(tmp_path / "mirrors")
 
 
-def project_of(store: Store, repository: Repository, supersede: bool = False) -> Project:
+def project_of(
+    store: Store, repository: Repository, supersede: bool = False, url: str | None = None
+) -> Project:
+    """``url``: the clone URL; by default the repository's path, read in place."""
+    clone_url = url or str(repository.bare)
     return store.projects.create(
-        "app", str(repository.bare), "g/app", "s" * 20, ("*",), (), supersede=supersede
+        "app", clone_url, "g/app", "s" * 20, ("*",), (), supersede=supersede
     )
 
 
@@ -54,7 +58,7 @@ def test_a_burst_of_pipelines_is_planned_with_one_fetch_and_one_parse(
     store: Store, repository: Repository, mirrors: GitMirrors, queue: RqJobQueue
 ) -> None:
     shas = fast_import_commits(repository.bare, 120, ONE_JOB)
-    project = project_of(store, repository)
+    project = project_of(store, repository, url=f"file://{repository.bare}")  # a mirror
     pipelines_of(store, project, shas)
     parsed = ParsedFiles()
     assert plan_waiting(store, mirrors, queue, parsed) == 120

@@ -346,12 +346,14 @@ class Deployment:
         secret: str,
         branches: list[str] | None = None,
         hook_options: tuple[str, ...] = (),
+        clone_url: str | None = None,
     ) -> None:
         """Register a project through the API and install the hook in its repository
-        (``hook_options``: more flags of ``shipway hook install``)."""
+        (``hook_options``: more flags of ``shipway hook install``; ``clone_url``: by
+        default the repository's path, which the server reads in place, no mirror)."""
         body: dict[str, object] = {
             "name": name,
-            "clone_url": str(bare_repository),
+            "clone_url": clone_url or str(bare_repository),
             "gitlab_path": gitlab_path,
             "webhook_secret": secret,
         }
