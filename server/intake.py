@@ -10,6 +10,12 @@ deliveries queue here while a transaction runs, so the next one carries many, an
 one ``BEGIN``/``COMMIT`` (and one hop between threads) serves them all; alone, a
 delivery is stored at once. Nothing is kept outside the database: a server killed
 while deliveries wait has answered none of them, and their senders deliver again.
+
+Why a thread of its own rather than the endpoints' threadpool: a hop through anyio's
+threadpool cost ~0.2 ms of CPU here, a queue and one ``call_soon_threadsafe`` a batch
+~0.03 ms; and one thread is what lets deliveries gather into batches. Storing from the
+event loop itself, when the write lock was free, measured no better under load, and
+would have held the loop during SQLite's checkpoints (~6 ms every ~350 deliveries).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from server.usecases.receive_webhook import WebhookOutcome, receive_gitlab_webho
 
 log = logging.getLogger(__name__)
 
-# Deliveries one transaction stores at most (a transaction of 64 takes ~20 ms here).
+# Deliveries one transaction stores at most (a transaction of 64 takes ~10 ms here).
 MAX_BATCH = 64
 
 

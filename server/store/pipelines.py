@@ -95,50 +95,44 @@ def insert_pipeline(conn: sa.Connection, new: NewPipeline) -> int:
     return int(result.inserted_primary_key[0])
 
 
-def _add_jobs(
-    conn: sa.Connection, pipeline_id: int, drafts: Sequence[JobDraft], now: datetime
-) -> None:
-    planned = conn.execute(
-        sa.select(pipelines.c.planned).where(pipelines.c.id == pipeline_id)
-    ).scalar_one()
-    if planned:
-        return
-    conn.execute(
-        jobs.insert(),
-        [
-            {
-                "pipeline_id": pipeline_id,
-                "name": draft.name,
-                "stage": draft.stage,
-                "stage_index": draft.stage_index,
-                "image": draft.image,
-                "script": list(draft.script),
-                "variables": draft.variables,
-                "timeout_seconds": draft.timeout_seconds,
-                "queue": draft.queue,
-                "kind": draft.kind,
-                "needs": list(draft.needs) if draft.needs is not None else None,
-                "when": draft.when,
-                "allow_failure": draft.allow_failure,
-                "retry_max": draft.retry_max,
-                "retry_on": list(draft.retry_on),
-                "environment": draft.environment,
-                "secrets": list(draft.secrets),
-                "settings": draft.settings,
-                "status": Status.CREATED.value,
-                "attempt": 1,
-                "retried": False,
-                "log_length": 0,
-                "created_at": now,
-            }
-            for draft in drafts
-        ],
-    )
-    conn.execute(
-        pipelines.update()
-        .where(pipelines.c.id == pipeline_id)
-        .values(planned=True, advance_due=True)
-    )
+def _job_row(pipeline_id: int, draft: JobDraft, now: datetime) -> dict[str, Any]:
+    return {
+        "pipeline_id": pipeline_id,
+        "name": draft.name,
+        "stage": draft.stage,
+        "stage_index": draft.stage_index,
+        "image": draft.image,
+        "script": list(draft.script),
+        "variables": draft.variables,
+        "timeout_seconds": draft.timeout_seconds,
+        "queue": draft.queue,
+        "kind": draft.kind,
+        "needs": list(draft.needs) if draft.needs is not None else None,
+        "when": draft.when,
+        "allow_failure": draft.allow_failure,
+        "retry_max": draft.retry_max,
+        "retry_on": list(draft.retry_on),
+        "environment": draft.environment,
+        "secrets": list(draft.secrets),
+        "settings": draft.settings,
+        "status": Status.CREATED.value,
+        "attempt": 1,
+        "retried": False,
+        "log_length": 0,
+        "created_at": now,
+    }
+
+
+# Built once (see _INSERT_PIPELINE): planning a burst stores hundreds of pipelines' jobs.
+_INSERT_JOBS = jobs.insert()
+_PLANNED_AMONG = sa.select(pipelines.c.id).where(
+    pipelines.c.id.in_(sa.bindparam("ids", expanding=True)), pipelines.c.planned == sa.true()
+)
+_MARK_PLANNED = (
+    pipelines.update()
+    .where(pipelines.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(planned=True, advance_due=True)
+)
 
 
 class PipelineRepository:
@@ -221,11 +215,20 @@ class PipelineRepository:
         self.add_jobs_together({pipeline_id: drafts})
 
     def add_jobs_together(self, plans: Mapping[int, Sequence[JobDraft]]) -> None:
-        """:meth:`add_jobs` for several pipelines, in one transaction."""
+        """:meth:`add_jobs` for several pipelines, in one transaction of three
+        statements however many they are; pipelines planned already are left alone."""
+        if not plans:
+            return
         now = utcnow()
         with self.engine.begin() as conn:
-            for pipeline_id, drafts in plans.items():
-                _add_jobs(conn, pipeline_id, drafts, now)
+            planned = set(conn.execute(_PLANNED_AMONG, {"ids": list(plans)}).scalars())
+            todo = [pipeline_id for pipeline_id in plans if pipeline_id not in planned]
+            if not todo:
+                return
+            rows = [_job_row(pid, draft, now) for pid in todo for draft in plans[pid]]
+            if rows:
+                conn.execute(_INSERT_JOBS, rows)
+            conn.execute(_MARK_PLANNED, {"ids": todo})
 
     def end_unplanned(self, pipeline_id: int, status: Status, error: str) -> None:
         """End a pipeline before it has jobs: its file is missing or invalid (failed),
