@@ -274,7 +274,8 @@ def _serve(host: str, port: int) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_app(Settings.from_env()), host=host, port=port, log_level="info")
+    app = create_app(Settings.from_env(), freeze_after_start=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
     return 0
 
 
