@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from server.store.artifacts import ArtifactRepository
 from server.store.audit import AuditLog
-from server.store.database import create_engine, upgrade
+from server.store.database import create_engine, read_only, upgrade
 from server.store.deliveries import DeliveryRepository
 from server.store.deployments import DEFAULT_HOST_PORTS, DeploymentRepository
 from server.store.environments import EnvironmentRepository
@@ -71,9 +71,10 @@ class Store:
         )
 
     def unreachable(self) -> str | None:
-        """Why the database does not answer a trivial query; None when it does."""
+        """Why the database does not answer a trivial query; None when it does. A
+        read: on SQLite it takes no write lock (the engine asks twice a second)."""
         try:
-            with self.engine.connect() as conn:
+            with read_only(self.engine).connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
             return str(exc).splitlines()[0]
