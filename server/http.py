@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadError,
@@ -37,6 +38,8 @@ def status_code_for(exc: ShipwayError) -> int:
         return 400
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, Conflict):
@@ -62,12 +65,17 @@ async def handle_shipway_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(exc)
 
 
-def check_bearer(request: Request, expected: str, what: str) -> None:
+def bearer_token(request: Request, what: str) -> str:
+    """The request's bearer token; Unauthorized when there is none."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(f"{what} token missing: send 'Authorization: Bearer <token>'")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    return token.strip()
+
+
+def check_bearer(request: Request, expected: str, what: str) -> None:
+    if not hmac.compare_digest(bearer_token(request, what).encode(), expected.encode()):
         raise Unauthorized(f"{what} token is wrong")
 
 

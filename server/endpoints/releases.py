@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse
 
 from pipelines.release import Release
 from pipelines.rollout import Grouping, PauseMode
+from server.access import caller_of
 from server.dependencies import REDIS
-from server.endpoints.projects import API_ACTOR
 from server.http import parse_json, path_int, query_int
 from server.state import state_of
 from server.store.tables import utcnow
@@ -105,7 +105,7 @@ async def create(request: Request) -> JSONResponse:
             grouping=body.grouping,
             pause_mode=body.pause_mode,
             beta=body.beta,
-            actor=API_ACTOR,
+            actor=caller_of(request).name,
         )
     )
     state.engine.wake()
@@ -126,7 +126,7 @@ async def roll_back(request: Request) -> JSONResponse:
             batches=body.batches,
             grouping=body.grouping if body.batches is None else None,
             pause_mode=body.pause_mode,
-            actor=API_ACTOR,
+            actor=caller_of(request).name,
         )
     )
     state.engine.wake()
@@ -145,7 +145,7 @@ async def restart(request: Request) -> JSONResponse:
             batches=body.batches,
             grouping=body.grouping if body.batches is None else None,
             pause_mode=body.pause_mode,
-            actor=API_ACTOR,
+            actor=caller_of(request).name,
         )
     )
     state.engine.wake()
@@ -195,7 +195,9 @@ async def show(request: Request) -> JSONResponse:
 
 async def _act(request: Request, action: Any, *args: Any, even_share: bool = False) -> JSONResponse:
     state = state_of(request)
-    call = functools.partial(action, state.store, path_int(request, "release_id"), *args, API_ACTOR)
+    call = functools.partial(
+        action, state.store, path_int(request, "release_id"), *args, caller_of(request).name
+    )
     release = await run_in_threadpool(call)
     if even_share:  # it goes on, or ended: traffic weights set while paused are undone
         await run_in_threadpool(operations.clear_traffic_share, state.store, state.weights, release)
@@ -226,7 +228,7 @@ async def traffic(request: Request) -> JSONResponse:
         state.weights,
         release_id,
         body.new_share,
-        API_ACTOR,
+        caller_of(request).name,
     )
     return JSONResponse({"release_id": release_id, "new_share": body.new_share, "weights": chosen})
 

@@ -24,6 +24,7 @@ from server.store.releases import ReleaseRepository
 from server.store.runners import RunnerRepository
 from server.store.secrets import SecretRepository
 from server.store.stats import StatsRepository
+from server.store.users import UserRepository
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Store:
     releases: ReleaseRepository
     gitlab_reports: GitLabReportRepository
     stats: StatsRepository
+    users: UserRepository
     audit: AuditLog
 
     @classmethod
@@ -64,6 +66,7 @@ class Store:
             releases=ReleaseRepository(engine),
             gitlab_reports=GitLabReportRepository(engine),
             stats=StatsRepository(engine),
+            users=UserRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -312,3 +312,40 @@ audit_log = sa.Table(
     sa.Column("outcome", sa.String(100), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
 )
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("email", sa.String(255), nullable=True),
+    sa.Column("password_hash", sa.String(255), nullable=True),  # argon2id; None: tokens only
+    sa.Column("disabled_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+role_grants = sa.Table(
+    "role_grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    # None: the role is held for every project, present and future.
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=True),
+    sa.UniqueConstraint("user_id", "role", "project_id", name="uq_role_grants"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    # SHA-256 of the token: tokens are 256 random bits, so a fast hash is safe here
+    # (as GitLab does for personal access tokens); the token itself is never stored.
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+)
