@@ -30,6 +30,7 @@ class Permission(StrEnum):
     SECRETS = "secrets"  # list secret names, set and delete secrets
     CONFIGURE = "configure"  # change an environment's deployment configuration
     RELEASE = "release"  # order, steer, roll back and restart releases
+    AUDIT = "audit"  # read the audit log
     MANAGE_PROJECTS = "manage_projects"  # register projects and change their settings
     MANAGE_USERS = "manage_users"  # users, their roles and anyone's tokens
     ACCOUNT = "account"  # one's own account: who am I, one's tokens and password
@@ -41,7 +42,9 @@ _PIPELINES = {Permission.TRIGGER, Permission.CANCEL, Permission.RETRY, Permissio
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPS: frozenset(
-        _EVERYONE | _PIPELINES | {Permission.SECRETS, Permission.CONFIGURE, Permission.RELEASE}
+        _EVERYONE
+        | _PIPELINES
+        | {Permission.SECRETS, Permission.CONFIGURE, Permission.RELEASE, Permission.AUDIT}
     ),
     Role.TESTER: frozenset(_EVERYONE),
     Role.DEVELOPER: frozenset(_EVERYONE | _PIPELINES),

@@ -163,14 +163,31 @@ async def _audit_refusal(request: Request, refusal: Forbidden) -> None:
     caller = request.scope.get("shipway.caller")
     if request.method in ("GET", "HEAD") or not isinstance(caller, Caller):
         return
+    params = request.path_params
+    detail = {"reason": str(refusal)}
+    if "environment" in params:
+        detail["environment"] = str(params["environment"])
     await run_in_threadpool(
         state_of(request).store.audit.record,
         caller.name,
         f"{request.method} {request.url.path}",
         "forbidden",
-        None,
-        {"reason": str(refusal)},
+        _target_of(params),
+        detail,
     )
+
+
+def _target_of(params: Mapping[str, Any]) -> str | None:
+    """What a route acts on, written as the audit log writes targets."""
+    for key, kind in (
+        ("release_id", "release"),
+        ("job_id", "job"),
+        ("pipeline_id", "pipeline"),
+        ("name", "project"),
+    ):
+        if key in params:
+            return f"{kind} {params[key]}"
+    return None
 
 
 class GuardedRoute(Route):

@@ -11,6 +11,7 @@ from pipelines.roles import Permission
 from server.access import Access, GuardedRoute, api, public, runner
 from server.endpoints import (
     artifacts,
+    audit,
     deployments,
     health,
     job_actions,
@@ -92,6 +93,7 @@ routes = [
     api(JOB + "/play", job_actions.play_one_job, Permission.PLAY, "POST"),
     api(JOB + "/log", pipelines.job_log, Permission.READ),
     api(JOB + "/log/stream", pipelines.job_log_stream, Permission.READ),
+    api("/api/audit", audit.audit_log, Permission.AUDIT),
     api("/api/me", users.me, Permission.ACCOUNT),
     api("/api/users", users.list_users, Permission.MANAGE_USERS),
     api("/api/users", users.create_user, Permission.MANAGE_USERS, "POST"),

@@ -1,5 +1,5 @@
 """What the CLI commands about people do: users and their roles, one's tokens and
-password, and who one is. Each returns the process's exit code."""
+password, who one is, and the audit log of what they did. Each returns the process's exit code."""
 
 from __future__ import annotations
 
@@ -117,7 +117,8 @@ def token_revoke(api: ApiClient, args: Namespace) -> int:
 
 
 def add_parsers(sub: _SubParsersAction[ArgumentParser]) -> None:
-    """``shipway user ...``, ``shipway token ...`` and ``shipway whoami``."""
+    """``shipway user ...``, ``shipway token ...``, ``shipway whoami`` and
+    ``shipway audit``."""
     user = sub.add_parser("user", help="users and their roles (administrators)")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     added = user_sub.add_parser("add", help="add a user")
@@ -153,3 +154,50 @@ def add_parsers(sub: _SubParsersAction[ArgumentParser]) -> None:
     revoked = token_sub.add_parser("revoke", help="revoke a token at once")
     revoked.add_argument("token_id", type=int)
     revoked.set_defaults(api=token_revoke)
+    add_audit_parser(sub)
+
+
+def audit(api: ApiClient, args: Namespace) -> int:
+    query = {
+        key: value
+        for key, value in {
+            "user": args.user,
+            "project": args.project,
+            "environment": args.environment,
+            "action": args.action,
+            "since": args.since,
+            "until": args.until,
+            "limit": args.limit,
+        }.items()
+        if value is not None
+    }
+    entries = api.get("/api/audit", **query)
+    if args.json:
+        print_json(entries)
+        return 0
+    rows = [
+        [
+            entry["at"][:19].replace("T", " "),
+            entry["user"],
+            entry["action"],
+            entry["target"] or "-",
+            entry["project"] or "-",
+            entry["environment"] or "-",
+            entry["outcome"],
+        ]
+        for entry in entries
+    ]
+    table(rows, ["AT (UTC)", "USER", "ACTION", "TARGET", "PROJECT", "ENV", "OUTCOME"])
+    return 0
+
+
+def add_audit_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
+    listed = sub.add_parser("audit", help="who did what, newest first (admin and ops)")
+    listed.add_argument("--user")
+    listed.add_argument("--project")
+    listed.add_argument("--environment")
+    listed.add_argument("--action", help="an action (release.create) or a kind (release)")
+    listed.add_argument("--since", help="ISO 8601, e.g. 2026-12-01 or 2026-12-01T12:00:00Z")
+    listed.add_argument("--until", help="ISO 8601")
+    listed.add_argument("--limit", type=int)
+    listed.set_defaults(api=audit)

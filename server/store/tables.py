@@ -311,6 +311,9 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(255), nullable=True),
     sa.Column("outcome", sa.String(100), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+    # Where it happened, for filtering: derived from the target when it is recorded.
+    sa.Column("project", sa.String(100), nullable=True, index=True),
+    sa.Column("environment", sa.String(100), nullable=True),
 )
 
 users = sa.Table(

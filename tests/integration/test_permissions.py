@@ -305,3 +305,41 @@ def test_the_cli_manages_users_roles_and_tokens(
     shipway("user", "disable", "ann")
     gone = world.client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert gone.status_code == 401
+
+
+def test_the_audit_log_says_who_did_what_where_and_is_read_only(world: World) -> None:
+    dave = {"Authorization": f"Bearer {world.tokens['dave']}"}
+    olga = {"Authorization": f"Bearer {world.tokens['olga']}"}
+    release_id = world.targets["release_id"]
+    paused = world.client.post(f"/api/releases/{release_id}/pause", headers=olga)
+    assert paused.status_code in (200, 409), paused.text
+    refused = world.client.post(f"/api/releases/{release_id}/close", headers=dave)
+    assert refused.status_code == 403
+    canceled = world.client.post(f"/api/jobs/{world.targets['job_id']}/cancel", headers=dave)
+    assert canceled.status_code == 200, canceled.text
+
+    def audit(query: str, headers: dict[str, str] = olga) -> list[dict[str, Any]]:
+        answer = world.client.get(f"/api/audit{query}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return list(answer.json())
+
+    mine = audit("?user=dave")
+    assert [(e["action"], e["outcome"]) for e in mine] == [
+        ("job.cancel", "canceled"),
+        (f"POST /api/releases/{release_id}/close", "forbidden"),
+    ]
+    assert [(e["project"], e["environment"]) for e in mine] == [("app", None), ("app", "staging")]
+    staging = audit("?project=app&environment=staging&action=release")
+    assert {e["action"] for e in staging} >= {"release.create"}
+    assert all(e["environment"] == "staging" for e in staging)
+    assert audit("?project=other") == []
+    assert audit("?since=2999-01-01") == []
+    assert len(audit("?until=2000-01-01T00:00:00Z")) == 0
+    assert len(audit("?limit=1")) == 1
+    newest = audit("?limit=2")
+    assert audit(f"?before={newest[0]['id']}&limit=1") == [newest[1]]
+    bad = world.client.get("/api/audit?since=yesterday", headers=olga)
+    assert (bad.status_code, bad.json()["field"]) == (400, "since")
+    assert world.client.get("/api/audit", headers=dave).status_code == 403
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert world.client.request(method, "/api/audit", headers=ADMIN).status_code == 405
