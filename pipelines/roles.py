@@ -33,6 +33,7 @@ class Permission(StrEnum):
     AUDIT = "audit"  # read the audit log
     MANAGE_PROJECTS = "manage_projects"  # register projects and change their settings
     MANAGE_USERS = "manage_users"  # users, their roles and anyone's tokens
+    MANAGE_RUNNERS = "manage_runners"  # runners' own tokens
     ACCOUNT = "account"  # one's own account: who am I, one's tokens and password
 
 

@@ -30,11 +30,12 @@ from starlette.routing import Route
 
 from pipelines.errors import Forbidden, NotFound, Unauthorized
 from pipelines.roles import Grant, Permission, Role, allows
-from server.http import INTEGER_MAX, bearer_token, check_bearer
+from server.http import INTEGER_MAX, bearer_token
 from server.state import state_of
 from server.store import Store
 
 BOOTSTRAP_ADMIN = "admin"  # who SHIPWAY_API_TOKEN is, in the audit log and elsewhere
+RUNNER_SCOPE = "shipway.runner"  # the runner a runner's own token speaks for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Request], Awaitable[None]]
@@ -134,7 +135,42 @@ def permission_guard(permission: Permission | None) -> Guard:
 
 
 async def _runner_token(request: Request) -> None:
-    check_bearer(request, state_of(request).settings.runner_token, "runner")
+    """The shared ``SHIPWAY_RUNNER_TOKEN`` speaks for any runner; a runner's own token
+    (``shipway runner-token create``) only for that runner, and only about the jobs
+    and release batches that runner took."""
+    state = state_of(request)
+    token = bearer_token(request, "runner")
+    if hmac.compare_digest(token.encode(), state.settings.runner_token.encode()):
+        return
+    runner = await run_in_threadpool(state.store.runner_tokens.runner_of, token)
+    if runner is None:
+        raise Unauthorized("runner token is wrong or revoked")
+    request.scope[RUNNER_SCOPE] = runner
+    await run_in_threadpool(_check_taken_by, state.store, runner, request)
+
+
+def _check_taken_by(store: Store, runner: str, request: Request) -> None:
+    """A runner's own token reports only on what that runner took."""
+    params = request.path_params
+    if request.url.path.endswith("/start"):
+        return  # taking it: the body names the runner (see speaks_for)
+    if "job_id" in params:
+        taken_by = store.jobs.get(_id(params, "job_id")).runner
+        what = f"job {params['job_id']}"
+    elif "release_id" in params:
+        taken_by = store.releases.get(_id(params, "release_id")).batch_runner
+        what = f"the batch in flight of release {params['release_id']}"
+    else:
+        return
+    if taken_by != runner:
+        raise Forbidden(f"this token is runner {runner}'s, and {what} is not theirs")
+
+
+def speaks_for(request: Request, runner: str) -> None:
+    """Forbidden when the request's token is another runner's own."""
+    bound = request.scope.get(RUNNER_SCOPE)
+    if bound is not None and bound != runner:
+        raise Forbidden(f"this token is runner {bound}'s, not {runner}'s")
 
 
 BEARER_GUARDS: dict[Access, Guard] = {

@@ -155,6 +155,7 @@ def add_parsers(sub: _SubParsersAction[ArgumentParser]) -> None:
     revoked.add_argument("token_id", type=int)
     revoked.set_defaults(api=token_revoke)
     add_audit_parser(sub)
+    add_runner_token_parser(sub)
 
 
 def audit(api: ApiClient, args: Namespace) -> int:
@@ -201,3 +202,53 @@ def add_audit_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
     listed.add_argument("--until", help="ISO 8601")
     listed.add_argument("--limit", type=int)
     listed.set_defaults(api=audit)
+
+
+def runner_token_create(api: ApiClient, args: Namespace) -> int:
+    made = api.post("/api/runner-tokens", {"runner": args.runner})
+    if args.json:
+        print_json(made)
+        return 0
+    print(made["token"])
+    print(
+        f"token {made['id']} of runner {made['runner']}: shown only now; give it to the runner"
+        " as SHIPWAY_RUNNER_TOKEN",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def runner_token_list(api: ApiClient, args: Namespace) -> int:
+    tokens = api.get("/api/runner-tokens")
+    if args.json:
+        print_json(tokens)
+        return 0
+    rows = [
+        [
+            str(t["id"]),
+            t["runner"],
+            t["created_at"][:19],
+            "revoked" if t["revoked_at"] else "usable",
+        ]
+        for t in tokens
+    ]
+    table(rows, ["ID", "RUNNER", "CREATED", "STATE"])
+    return 0
+
+
+def runner_token_revoke(api: ApiClient, args: Namespace) -> int:
+    api.delete(f"/api/runner-tokens/{args.token_id}")
+    print(f"runner token {args.token_id} revoked")
+    return 0
+
+
+def add_runner_token_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
+    tokens = sub.add_parser("runner-token", help="runners' own tokens (administrators)")
+    tokens_sub = tokens.add_subparsers(dest="runner_token_command", required=True)
+    created = tokens_sub.add_parser("create", help="make a runner's token (printed once)")
+    created.add_argument("runner", help="the runner's name (SHIPWAY_RUNNER_NAME)")
+    created.set_defaults(api=runner_token_create)
+    tokens_sub.add_parser("list", help="list runners' tokens").set_defaults(api=runner_token_list)
+    revoked = tokens_sub.add_parser("revoke", help="revoke a runner's token at once")
+    revoked.add_argument("token_id", type=int)
+    revoked.set_defaults(api=runner_token_revoke)

@@ -24,7 +24,7 @@ from server.store.releases import ReleaseRepository
 from server.store.runners import RunnerRepository
 from server.store.secrets import SecretRepository
 from server.store.stats import StatsRepository
-from server.store.users import UserRepository
+from server.store.users import RunnerTokenRepository, UserRepository
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Store:
     gitlab_reports: GitLabReportRepository
     stats: StatsRepository
     users: UserRepository
+    runner_tokens: RunnerTokenRepository
     audit: AuditLog
 
     @classmethod
@@ -67,6 +68,7 @@ class Store:
             gitlab_reports=GitLabReportRepository(engine),
             stats=StatsRepository(engine),
             users=UserRepository(engine),
+            runner_tokens=RunnerTokenRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -352,3 +352,13 @@ api_tokens = sa.Table(
     sa.Column("revoked_at", UtcDateTime, nullable=True),
     sa.Column("last_used_at", UtcDateTime, nullable=True),
 )
+
+runner_tokens = sa.Table(
+    "runner_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("runner", sa.String(255), nullable=False, index=True),  # the one runner it is for
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # SHA-256, as api_tokens
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)

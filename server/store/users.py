@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from pipelines.errors import Conflict, NotFound
 from pipelines.roles import Grant, Role
 from server.store.database import read_only
-from server.store.tables import api_tokens, projects, role_grants, users, utcnow
+from server.store.tables import api_tokens, projects, role_grants, runner_tokens, users, utcnow
 
 TOKEN_PREFIX = "swp_"  # noqa: S105 - says what a leaked string is, as GitLab's "glpat-" does
 # How often a token's last use is written down: not on every request.
@@ -258,6 +258,61 @@ class UserRepository:
                     api_tokens.update().where(api_tokens.c.id == row.id).values(last_used_at=now)
                 )
         return self.get(row.name)
+
+
+@dataclass(frozen=True)
+class RunnerTokenEntry:
+    id: int
+    runner: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class RunnerTokenRepository:
+    """Tokens that each speak for one runner: revoking one stops that runner only."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.reads = read_only(engine)
+
+    def create(self, runner: str) -> tuple[str, int]:
+        token = TOKEN_PREFIX + "runner_" + secrets.token_urlsafe(32)
+        with self.engine.begin() as conn:
+            token_id = conn.execute(
+                runner_tokens.insert()
+                .values(runner=runner, digest=digest_of(token), created_at=utcnow())
+                .returning(runner_tokens.c.id)
+            ).scalar_one()
+        return token, int(token_id)
+
+    def all(self) -> list[RunnerTokenEntry]:
+        query = sa.select(runner_tokens).order_by(runner_tokens.c.id)
+        with self.reads.begin() as conn:
+            return [
+                RunnerTokenEntry(row.id, row.runner, row.created_at, row.revoked_at)
+                for row in conn.execute(query)
+            ]
+
+    def revoke(self, token_id: int) -> RunnerTokenEntry:
+        with self.engine.begin() as conn:
+            conn.execute(
+                runner_tokens.update()
+                .where((runner_tokens.c.id == token_id) & runner_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        for entry in self.all():
+            if entry.id == token_id:
+                return entry
+        raise NotFound(f"no runner token {token_id}")
+
+    def runner_of(self, token: str) -> str | None:
+        """The runner a usable token speaks for; None for any other string."""
+        query = sa.select(runner_tokens.c.runner).where(
+            (runner_tokens.c.digest == digest_of(token)) & runner_tokens.c.revoked_at.is_(None)
+        )
+        with self.reads.begin() as conn:
+            runner = conn.execute(query).scalar_one_or_none()
+        return None if runner is None else str(runner)
 
 
 def _same_project(project_id: int | None) -> sa.ColumnElement[bool]:

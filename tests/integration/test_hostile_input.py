@@ -111,6 +111,7 @@ TEMPLATES: dict[tuple[str, str], Any] = {
     ("POST", "/api/users"): {"name": "fuzzed", "email": "f@example.com", "roles": ["tester"]},
     ("POST", "/api/users/{user}/roles"): {"grant": ["tester:app"], "revoke": ["developer:app"]},
     ("PUT", "/api/users/{user}/password"): {"password": "correct horse battery"},
+    ("POST", "/api/runner-tokens"): {"runner": "fuzz"},
     ("POST", "/api/tokens"): {"name": "ci", "user": "fuzzer", "expires_in_days": 30},
     ("POST", "/api/runner/heartbeat"): {
         "runner": "fuzz",

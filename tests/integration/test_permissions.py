@@ -20,6 +20,7 @@ from pipelines.model import GitRef, RefKind
 from pipelines.plan import plan_jobs
 from pipelines.roles import ROLE_PERMISSIONS, Permission, Role
 from pipelines.spec import parse_spec
+from pipelines.status import Status
 from server.access import Access, GuardedRoute
 from server.app import create_app
 from server.cli.client import ApiClient
@@ -343,3 +344,35 @@ def test_the_audit_log_says_who_did_what_where_and_is_read_only(world: World) ->
     assert world.client.get("/api/audit", headers=dave).status_code == 403
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert world.client.request(method, "/api/audit", headers=ADMIN).status_code == 405
+
+
+def test_a_runners_own_token_speaks_only_for_that_runner(world: World) -> None:
+    def token_of(runner: str) -> dict[str, str]:
+        made = world.client.post("/api/runner-tokens", json={"runner": runner}, headers=ADMIN)
+        assert made.status_code == 201, made.text
+        return {"Authorization": f"Bearer {made.json()['token']}"}
+
+    first, second = token_of("r1"), token_of("r2")
+    job_id = int(world.targets["job_id"])
+    world.store.jobs.change_status(job_id, Status.PENDING)
+    start = f"/api/runner/jobs/{job_id}/start"
+    assert world.client.post(start, json={"runner": "r1"}, headers=second).status_code == 403
+    assert world.client.post(start, json={"runner": "r1"}, headers=first).status_code == 200
+    log = f"/api/runner/jobs/{job_id}/log?offset=0"
+    refused = world.client.post(log, content=b"not mine", headers=second)
+    assert refused.status_code == 403
+    assert "this token is runner r2's, and job" in refused.json()["error"]
+    assert world.client.post(log, content=b"mine", headers=first).status_code == 200
+    beat = {"runner": "r2", "queues": ["build"], "host": "h", "pid": 1}
+    assert world.client.post("/api/runner/heartbeat", json=beat, headers=first).status_code == 403
+    shared = {"Authorization": "Bearer runner-token-0123456789"}
+    assert world.client.post("/api/runner/heartbeat", json=beat, headers=shared).status_code == 200
+    (listed,) = [
+        t
+        for t in world.client.get("/api/runner-tokens", headers=ADMIN).json()
+        if t["runner"] == "r1"
+    ]
+    assert (
+        world.client.delete(f"/api/runner-tokens/{listed['id']}", headers=ADMIN).status_code == 200
+    )
+    assert world.client.post(log, content=b"more", headers=first).status_code == 401

@@ -1,0 +1,78 @@
+"""People and runners with tokens of their own, end to end: the CLI as a real
+process makes a user and a runner's own token; a real runner started with that token
+takes and runs a pushed pipeline's job on the Docker Engine, and once the token is
+revoked the server refuses it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.e2e.test_push_to_pipeline import SECRET, finished, pipeline_file, pushed_pipeline
+from tests.support.git import Repository
+from tests.support.services import Deployment, ShipwayProcess, wait_until
+
+pytestmark = pytest.mark.docker
+
+
+def test_a_runner_works_with_its_own_token_until_it_is_revoked(
+    deployment: Deployment,
+    server: ShipwayProcess,
+    runner_name: str,
+    repository: Repository,
+    busybox: str,
+) -> None:
+    made = deployment.cli("--json", "runner-token", "create", runner_name)
+    assert made.returncode == 0, made.stderr
+    token = json.loads(made.stdout)
+    runner = deployment.start_runner(runner_name, env={"SHIPWAY_RUNNER_TOKEN": token["token"]})
+    try:
+        deployment.add_project("app", repository.bare, "t/app", SECRET)
+        repository.commit({".shipway.yml": pipeline_file(("hello", "build", ["echo hi"]))})
+        pipeline = finished(deployment, pushed_pipeline(repository.push()))
+        assert pipeline["status"] == "success", pipeline
+        assert pipeline["jobs"][0]["runner"] == runner_name
+
+        heartbeat = {"runner": "someone-else", "queues": ["build"], "host": "h", "pid": 1}
+        with httpx.Client(base_url=deployment.url) as client:
+            own = {"Authorization": f"Bearer {token['token']}"}
+            other = client.post("/api/runner/heartbeat", json=heartbeat, headers=own)
+            assert other.status_code == 403, other.text
+            revoked = deployment.cli("runner-token", "revoke", str(token["id"]))
+            assert revoked.returncode == 0, revoked.stderr
+            beat = heartbeat | {"runner": runner_name}
+            refused = client.post("/api/runner/heartbeat", json=beat, headers=own)
+            assert refused.status_code == 401, refused.text
+
+        said = "heartbeat refused by the server: " + json.dumps(
+            {"error": "runner token is wrong or revoked"}, separators=(",", ":")
+        )
+        wait_until(lambda: said in runner.log(), 60, "the runner's next heartbeat refused")
+    finally:
+        runner.stop()
+
+
+def test_the_cli_refuses_a_user_without_the_role(
+    deployment: Deployment, server: ShipwayProcess
+) -> None:
+    added = deployment.cli("user", "add", "tess", "--role", "tester")
+    assert added.returncode == 0, added.stderr
+    made = deployment.cli("token", "create", "--user", "tess", "--name", "laptop")
+    assert made.returncode == 0, made.stderr
+    tess = deployment.env() | {"SHIPWAY_API_TOKEN": made.stdout.strip()}
+    refused = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "user", "add", "mallory", "--role", "admin"],
+        env=tess,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "tess may not manage_users" in refused.stderr
+    listed = deployment.cli("user", "list")
+    assert "mallory" not in listed.stdout
