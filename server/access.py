@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +31,7 @@ from starlette.routing import Route
 
 from pipelines.errors import Forbidden, NotFound, Unauthorized
 from pipelines.roles import Grant, Permission, Role, allows
-from server.http import INTEGER_MAX, bearer_token
+from server.http import BODY_SCOPE, INTEGER_MAX, bearer_token
 from server.state import state_of
 from server.store import Store
 
@@ -39,6 +40,8 @@ RUNNER_SCOPE = "shipway.runner"  # the runner a runner's own token speaks for
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Guard = Callable[[Request], Awaitable[None]]
+# What a route reads: a JSON body of a model, a body of a media type, or nothing.
+Body = type[BaseModel] | str | None
 
 
 class Access(StrEnum):
@@ -122,13 +125,12 @@ def permission_guard(permission: Permission | None) -> Guard:
         project_id = await run_in_threadpool(project_of, state.store, request.path_params)
         if caller.may(permission, project_id):
             return
-        where = (
-            ""
-            if project_id is None
-            else f" in project {request.path_params.get('name', project_id)}"
-        )
+        where = ""
+        if project_id is not None:
+            project = await run_in_threadpool(state.store.projects.get, project_id)
+            where = f" in project {project.name}"
         raise Forbidden(
-            f"{caller.name} may not {permission.value}{where}: no role of theirs allows it"
+            f"{caller.name} may not {permission.value}{where}: none of their roles allows it"
         )
 
     return check
@@ -179,11 +181,14 @@ BEARER_GUARDS: dict[Access, Guard] = {
 }
 
 
-def guarded(endpoint: Endpoint, guard: Guard) -> Endpoint:
-    """``endpoint``, called only once ``guard`` let the request through."""
+def guarded(endpoint: Endpoint, guard: Guard, body: Body = None) -> Endpoint:
+    """``endpoint``, called only once ``guard`` let the request through; ``body`` is
+    what the route declares it reads (:func:`server.http.parse_json` holds the
+    endpoint to it, so the OpenAPI document and the validation never part)."""
 
     @functools.wraps(endpoint)
     async def checked(request: Request) -> Response:
+        request.scope[BODY_SCOPE] = body
         try:
             await guard(request)
             return await endpoint(request)
@@ -242,6 +247,7 @@ class GuardedRoute(Route):
         access: Access,
         guard: Guard | None = None,
         permission: Permission | None = None,
+        body: Body = None,
     ) -> None:
         if guard is not None:
             check = guard
@@ -249,18 +255,22 @@ class GuardedRoute(Route):
             check = permission_guard(permission)
         else:
             check = BEARER_GUARDS[access]
-        super().__init__(path, guarded(endpoint, check), methods=[method])
+        super().__init__(path, guarded(endpoint, check, body), methods=[method])
         self.access = access
         self.permission = permission
+        self.body = body
+        self.method = method
 
 
 def public(path: str, endpoint: Endpoint) -> GuardedRoute:
     return GuardedRoute(path, endpoint, "GET", Access.PUBLIC)
 
 
-def api(path: str, endpoint: Endpoint, permission: Permission, method: str = "GET") -> GuardedRoute:
-    return GuardedRoute(path, endpoint, method, Access.API, permission=permission)
+def api(
+    path: str, endpoint: Endpoint, permission: Permission, method: str = "GET", body: Body = None
+) -> GuardedRoute:
+    return GuardedRoute(path, endpoint, method, Access.API, permission=permission, body=body)
 
 
-def runner(path: str, endpoint: Endpoint) -> GuardedRoute:
-    return GuardedRoute(path, endpoint, "POST", Access.RUNNER)
+def runner(path: str, endpoint: Endpoint, body: Body = None) -> GuardedRoute:
+    return GuardedRoute(path, endpoint, "POST", Access.RUNNER, body=body)

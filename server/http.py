@@ -25,6 +25,7 @@ from pipelines.errors import (
 from server.json_body import decode_json_object
 
 Model = TypeVar("Model", bound=BaseModel)
+BODY_SCOPE = "shipway.body"  # the body model a route declares (server/access.py)
 
 
 class TooLarge(InvalidInput):
@@ -100,6 +101,8 @@ async def parse_json(request: Request, model: type[Model], limit: int = 1024 * 1
     Every JSON body of the API goes through here: read within ``limit`` bytes, then
     decoded by :func:`server.json_body.decode_json_object` (UTF-8, depth, text,
     numbers), as webhooks are. An empty body is the empty object."""
+    declared = request.scope.get(BODY_SCOPE)
+    assert declared is model, f"{request.url.path} declares body {declared}, reads {model}"
     data = decode_json_object(await read_body(request, limit) or b"{}")
     try:
         return model.model_validate(data)
