@@ -30,6 +30,7 @@ class Permission(StrEnum):
     SECRETS = "secrets"  # list secret names, set and delete secrets
     CONFIGURE = "configure"  # change an environment's deployment configuration
     RELEASE = "release"  # order, steer, roll back and restart releases
+    APPROVE = "approve"  # approve or reject releases to protected environments
     AUDIT = "audit"  # read the audit log
     MANAGE_PROJECTS = "manage_projects"  # register projects and change their settings
     MANAGE_USERS = "manage_users"  # users, their roles and anyone's tokens
@@ -45,7 +46,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPS: frozenset(
         _EVERYONE
         | _PIPELINES
-        | {Permission.SECRETS, Permission.CONFIGURE, Permission.RELEASE, Permission.AUDIT}
+        | {
+            Permission.SECRETS,
+            Permission.CONFIGURE,
+            Permission.RELEASE,
+            Permission.APPROVE,
+            Permission.AUDIT,
+        }
     ),
     Role.TESTER: frozenset(_EVERYONE),
     Role.DEVELOPER: frozenset(_EVERYONE | _PIPELINES),

@@ -11,6 +11,7 @@ from pipelines.deploy_config import DeployConfig
 from pipelines.roles import Permission
 from server.access import Access, GuardedRoute, api, public, runner
 from server.endpoints import (
+    approvals,
     artifacts,
     audit,
     deployments,
@@ -102,6 +103,16 @@ routes = [
     ),
     api(ENVIRONMENT + "/instances/{instance}/logs", releases.instance_logs, Permission.READ),
     api(RELEASE, releases.show, Permission.READ),
+    api(RELEASE + "/approve", approvals.approve, Permission.APPROVE, "POST", approvals.DecisionIn),
+    api(RELEASE + "/reject", approvals.reject, Permission.APPROVE, "POST", approvals.RejectionIn),
+    api(ENVIRONMENT + "/protection", approvals.get_protection, Permission.READ),
+    api(
+        ENVIRONMENT + "/protection",
+        approvals.put_protection,
+        Permission.MANAGE_PROJECTS,
+        "PUT",
+        approvals.ProtectionIn,
+    ),
     api(RELEASE + "/retry", releases.retry, Permission.RELEASE, "POST"),
     api(RELEASE + "/pause", releases.pause, Permission.RELEASE, "POST"),
     api(RELEASE + "/resume", releases.resume, Permission.RELEASE, "POST"),

@@ -21,6 +21,7 @@ from server.state import state_of
 from server.store.tables import utcnow
 from server.usecases import release_operations as operations
 from server.usecases import releases as usecase
+from server.usecases.approvals import approval_state
 from server.usecases.waiting import release_waits
 
 
@@ -190,7 +191,15 @@ async def show(request: Request) -> JSONResponse:
     instances = await run_in_threadpool(state.store.releases.instances, release_id)
     down_since = state.engine.board.down_since(REDIS)
     waiting = await run_in_threadpool(release_waits, state.store, release, utcnow(), down_since)
-    return JSONResponse(release_json(release, instances, waiting))
+    body = release_json(release, instances, waiting)
+    approval = await run_in_threadpool(approval_state, state.store, release)
+    if approval is not None:
+        body["approval"] = {
+            "needed": approval.needed,
+            "approved_by": approval.approved_by,
+            "may_approve": approval.may_approve,
+        }
+    return JSONResponse(body)
 
 
 async def _act(request: Request, action: Any, *args: Any, even_share: bool = False) -> JSONResponse:

@@ -20,6 +20,7 @@ from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
 from server.store.pipelines import PipelineRepository
 from server.store.projects import ProjectRepository
+from server.store.protections import ProtectionRepository
 from server.store.releases import ReleaseRepository
 from server.store.runners import RunnerRepository
 from server.store.secrets import SecretRepository
@@ -45,6 +46,7 @@ class Store:
     stats: StatsRepository
     users: UserRepository
     runner_tokens: RunnerTokenRepository
+    protections: ProtectionRepository
     audit: AuditLog
 
     @classmethod
@@ -69,6 +71,7 @@ class Store:
             stats=StatsRepository(engine),
             users=UserRepository(engine),
             runner_tokens=RunnerTokenRepository(engine),
+            protections=ProtectionRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -362,3 +362,30 @@ runner_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
 )
+
+environment_protections = sa.Table(
+    "environment_protections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False),  # False: unprotected on purpose
+    sa.Column("approvals", sa.Integer, nullable=False),
+    sa.Column("approver_role", sa.String(20), nullable=False),
+    sa.Column("self_approval", sa.Boolean, nullable=False),
+    sa.Column("valid_minutes", sa.Integer, nullable=True),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("project_id", "environment", name="uq_environment_protections"),
+)
+
+release_approvals = sa.Table(
+    "release_approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),  # approve, reject
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)

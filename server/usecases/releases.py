@@ -53,6 +53,8 @@ def create_release(
     release_plan = plan(
         names, batches=batches, grouping=grouping, beta=beta, stateful=config.type == "stateful"
     )
+    protected = store.protections.of(project.id, environment) is not None
+    status = ReleaseStatus.AWAITING_APPROVAL if protected else ReleaseStatus.RUNNING
     release = store.releases.create(
         NewRelease(
             project_id=project.id,
@@ -69,12 +71,13 @@ def create_release(
             rollback_of=rollback_of,
             job_id=job_id,
             kind=kind,
+            status=status,
         )
     )
     store.audit.record(
         actor,
         "release.create",
-        "running",
+        status.value,
         f"release {release.id}",
         {"project": project.name, "environment": environment, "image": image},
     )

@@ -1,20 +1,23 @@
 """People and runners with tokens of their own, end to end: the CLI as a real
 process makes a user and a runner's own token; a real runner started with that token
 takes and runs a pushed pipeline's job on the Docker Engine, and once the token is
-revoked the server refuses it."""
+revoked the server refuses it. A deploy job to a protected environment waits for an
+ops approval given with the CLI, then releases."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.pipeline_helpers import site_release_jobs
 from tests.e2e.test_push_to_pipeline import SECRET, finished, pipeline_file, pushed_pipeline
 from tests.support.git import Repository
-from tests.support.services import Deployment, ShipwayProcess, wait_until
+from tests.support.services import Deployment, RegistryServer, ShipwayProcess, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -76,3 +79,58 @@ def test_the_cli_refuses_a_user_without_the_role(
     assert "tess may not manage_users" in refused.stderr
     listed = deployment.cli("user", "list")
     assert "mallory" not in listed.stdout
+
+
+def test_a_deploy_job_to_a_protected_environment_waits_for_ops(
+    deployment: Deployment,
+    deploy_runner: ShipwayProcess,
+    busybox: str,
+    app: str,
+    repository: Repository,
+    registry: RegistryServer,
+    images_made: None,
+) -> None:
+    deployment.add_project(app, repository.bare, f"t/{app}", "s" * 20)
+    for name in ("olga", "dave"):
+        role = "ops" if name == "olga" else f"developer:{app}"
+        added = deployment.cli("user", "add", name, "--role", role)
+        assert added.returncode == 0, added.stderr
+    base = f"/api/projects/{app}/environments/staging"
+    with deployment.api() as api:
+        api.put(f"{base}/config", json={"instances": 1, "ports": [{"container": 8000}]})
+        api.put(f"{base}/protection", json={"approvals": 1}).raise_for_status()
+    repository.commit(
+        {
+            ".shipway.yml": "stages: [package, deploy]\njobs:\n" + site_release_jobs(busybox),
+            "site/index.html": "approved\n",
+        }
+    )
+    pipeline_id = pushed_pipeline(repository.push())
+    release: dict[str, Any] = {}
+
+    def awaiting() -> bool:
+        with deployment.api() as api:
+            found = api.get(f"{base}/releases").json()["releases"]
+            if found:
+                release.update(api.get(f"/api/releases/{found[0]['id']}").json())
+        return release.get("status") == "awaiting_approval"
+
+    wait_until(awaiting, 120, "the deploy job's release awaiting approval")
+    assert release["waiting"] == "waiting for 1 more approval by ops (olga)"
+    olga = deployment.cli("--json", "token", "create", "--user", "olga", "--name", "t")
+    token = json.loads(olga.stdout)["token"]
+    approve = [sys.executable, "-m", "server.cli.main", "release", "approve", str(release["id"])]
+    approved = subprocess.run(
+        [*approve, "-m", "staging looks right"],
+        env=deployment.env() | {"SHIPWAY_API_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert approved.returncode == 0, approved.stderr
+    pipeline = finished(deployment, pipeline_id, timeout=180)
+    assert pipeline["status"] == "success", pipeline
+    with deployment.api() as api:
+        (entry,) = api.get("/api/audit", params={"action": "release.approve"}).json()
+    assert (entry["user"], entry["project"], entry["environment"]) == ("olga", app, "staging")

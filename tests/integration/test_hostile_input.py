@@ -112,6 +112,15 @@ TEMPLATES: dict[tuple[str, str], Any] = {
     ("POST", "/api/users/{user}/roles"): {"grant": ["tester:app"], "revoke": ["developer:app"]},
     ("PUT", "/api/users/{user}/password"): {"password": "correct horse battery"},
     ("POST", "/api/runner-tokens"): {"runner": "fuzz"},
+    ("POST", "/api/releases/{release_id:int}/approve"): {"comment": "looks good"},
+    ("POST", "/api/releases/{release_id:int}/reject"): {"comment": "not yet"},
+    ("PUT", "/api/projects/{name}/environments/{environment}/protection"): {
+        "protected": True,
+        "approvals": 2,
+        "approver_role": "ops",
+        "self_approval": False,
+        "valid_minutes": 60,
+    },
     ("POST", "/api/tokens"): {"name": "ci", "user": "fuzzer", "expires_in_days": 30},
     ("POST", "/api/runner/heartbeat"): {
         "runner": "fuzz",
