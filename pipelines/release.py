@@ -61,6 +61,7 @@ class ReleaseKind(StrEnum):
     RELEASE = "release"  # a version ordered by a person or a deploy job
     ROLLBACK = "rollback"  # a version released successfully before, again (L4)
     RESTART = "restart"  # the current version, every instance replaced again (L9)
+    PROMOTION = "promotion"  # the digest another environment runs (P2)
 
 
 class InstanceStatus(StrEnum):

@@ -88,6 +88,13 @@ routes = [
     ),
     api(ENVIRONMENT + "/releases", releases.history, Permission.READ),
     api(
+        "/api/projects/{name}/promotions",
+        releases.promote,
+        Permission.RELEASE,
+        "POST",
+        body=releases.PromotionIn,
+    ),
+    api(
         ENVIRONMENT + "/rollback",
         releases.roll_back,
         Permission.RELEASE,

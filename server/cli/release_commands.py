@@ -118,6 +118,21 @@ def release_action(api: ApiClient, args: Namespace) -> int:
     return 0
 
 
+def promote(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {"from": args.source, "to": args.target, "pause_mode": args.pause}
+    if args.batches:
+        body["batches"] = args.batches
+    made = api.post(f"/api/projects/{args.project}/promotions", body)
+    if args.json:
+        print_json(made)
+        return 0
+    print(
+        f"release {made['id']} of {made['image']} to {made['environment']}: {made['status']}"
+        f" ({made['reason']})"
+    )
+    return 0
+
+
 def release_decide(api: ApiClient, args: Namespace) -> int:
     """``approve`` or ``reject`` a release awaiting approval."""
     changed = api.post(
@@ -232,8 +247,8 @@ def release_traffic(api: ApiClient, args: Namespace) -> int:
 
 
 def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
-    """``shipway release ...`` (order a release, steer it, approve it) and
-    ``shipway protection ...``."""
+    """``shipway release ...`` (order a release, steer it, approve it),
+    ``shipway protection ...`` and ``shipway promote``."""
     released = sub.add_parser("release", help="release an image to an environment, and steer it")
     release_sub = released.add_subparsers(dest="release_command", required=True)
     ordered = release_sub.add_parser("create", help="order a release")
@@ -313,3 +328,13 @@ def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
         "--unprotected", action="store_true", help="no approvals, even production"
     )
     protected.set_defaults(api=protection_set)
+
+    promoted = sub.add_parser("promote", help="release the digest one environment runs to another")
+    promoted.add_argument("project")
+    promoted.add_argument("--from", dest="source", default="staging")
+    promoted.add_argument("--to", dest="target", default="production")
+    promoted.add_argument("--batches", type=int, help="split the instances into N batches")
+    promoted.add_argument(
+        "--pause", choices=["after_first", "after_every", "never"], default="after_first"
+    )
+    promoted.set_defaults(api=promote)

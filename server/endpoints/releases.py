@@ -14,11 +14,13 @@ from starlette.responses import JSONResponse
 
 from pipelines.release import Release
 from pipelines.rollout import Grouping, PauseMode
+from server import registry_check
 from server.access import caller_of
 from server.dependencies import REDIS
 from server.http import parse_json, path_int, query_int
 from server.state import state_of
 from server.store.tables import utcnow
+from server.usecases import promotion
 from server.usecases import release_operations as operations
 from server.usecases import releases as usecase
 from server.usecases.approvals import approval_state
@@ -41,6 +43,15 @@ class RollbackIn(BaseModel):
     batches: int | None = Field(default=None, ge=1, le=100)
     grouping: Grouping | None = None
     pause_mode: PauseMode = PauseMode.NEVER
+
+
+class PromotionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: str = Field(alias="from", min_length=1, max_length=100)
+    target: str = Field(alias="to", min_length=1, max_length=100)
+    batches: int | None = Field(default=None, ge=1, le=100)
+    grouping: Grouping | None = None
+    pause_mode: PauseMode = PauseMode.AFTER_FIRST
 
 
 class RestartIn(BaseModel):
@@ -126,6 +137,29 @@ async def roll_back(request: Request) -> JSONResponse:
             body.reason,
             batches=body.batches,
             grouping=body.grouping if body.batches is None else None,
+            pause_mode=body.pause_mode,
+            actor=caller_of(request).name,
+        )
+    )
+    state.engine.wake()
+    return JSONResponse(release_json(release), status_code=201)
+
+
+async def promote(request: Request) -> JSONResponse:
+    """Release to ``to`` exactly the image digest ``from`` runs (P2): with ``to``'s own
+    configuration, awaiting approval when ``to`` is protected."""
+    state = state_of(request)
+    body = await parse_json(request, PromotionIn)
+    release = await run_in_threadpool(
+        functools.partial(
+            promotion.promote,
+            state.store,
+            registry_check.holds,
+            request.path_params["name"],
+            body.source,
+            body.target,
+            batches=body.batches,
+            grouping=None if body.batches else body.grouping or Grouping.TWO_GROUPS,
             pause_mode=body.pause_mode,
             actor=caller_of(request).name,
         )

@@ -2,7 +2,8 @@
 process makes a user and a runner's own token; a real runner started with that token
 takes and runs a pushed pipeline's job on the Docker Engine, and once the token is
 revoked the server refuses it. A deploy job to a protected environment waits for an
-ops approval given with the CLI, then releases."""
+ops approval given with the CLI, then releases; the digest it released is promoted to
+production, which awaits approval in turn."""
 
 from __future__ import annotations
 
@@ -133,4 +134,25 @@ def test_a_deploy_job_to_a_protected_environment_waits_for_ops(
     assert pipeline["status"] == "success", pipeline
     with deployment.api() as api:
         (entry,) = api.get("/api/audit", params={"action": "release.approve"}).json()
+        staging_runs = api.get(f"{base}/releases").json()["current_version"]
+        production = f"/api/projects/{app}/environments/production/config"
+        api.put(production, json={"instances": 2}).raise_for_status()
     assert (entry["user"], entry["project"], entry["environment"]) == ("olga", app, "staging")
+
+    # Promotion: exactly the digest staging runs, to production, which awaits approval.
+    promoted = subprocess.run(
+        [sys.executable, "-m", "server.cli.main", "--json", "promote", app, "--to", "production"],
+        env=deployment.env() | {"SHIPWAY_API_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert promoted.returncode == 0, promoted.stderr
+    made = json.loads(promoted.stdout)
+    assert "@sha256:" in staging_runs
+    assert (made["image"], made["environment"], made["status"]) == (
+        staging_runs,
+        "production",
+        "awaiting_approval",
+    )

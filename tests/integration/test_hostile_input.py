@@ -112,6 +112,12 @@ TEMPLATES: dict[tuple[str, str], Any] = {
     ("POST", "/api/users/{user}/roles"): {"grant": ["tester:app"], "revoke": ["developer:app"]},
     ("PUT", "/api/users/{user}/password"): {"password": "correct horse battery"},
     ("POST", "/api/runner-tokens"): {"runner": "fuzz"},
+    ("POST", "/api/projects/{name}/promotions"): {
+        "from": "staging",
+        "to": "production",
+        "batches": 1,
+        "pause_mode": "never",
+    },
     ("POST", "/api/releases/{release_id:int}/approve"): {"comment": "looks good"},
     ("POST", "/api/releases/{release_id:int}/reject"): {"comment": "not yet"},
     ("PUT", "/api/projects/{name}/environments/{environment}/protection"): {
