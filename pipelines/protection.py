@@ -28,6 +28,8 @@ class Protection:
     approver_role: Role = Role.OPS  # which role approves (an administrator always may)
     self_approval: bool = False  # whether who asked for the release may approve it
     valid_minutes: int | None = None  # how long an approval counts (None: until used)
+    # An environment (staging) whose testers must have passed the very image first.
+    verdict_from: str | None = None
 
 
 class Decision(StrEnum):
@@ -39,6 +41,17 @@ class Decision(StrEnum):
 class Approval:
     user: str
     decision: Decision
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A tester's word on a release: it passed their tests or not (U4)."""
+
+    release_id: int
+    user: str
+    passed: bool
     comment: str
     at: datetime
 

@@ -31,6 +31,7 @@ class Permission(StrEnum):
     CONFIGURE = "configure"  # change an environment's deployment configuration
     RELEASE = "release"  # order, steer, roll back and restart releases
     APPROVE = "approve"  # approve or reject releases to protected environments
+    VERDICT = "verdict"  # say whether a release passed one's tests
     AUDIT = "audit"  # read the audit log
     MANAGE_PROJECTS = "manage_projects"  # register projects and change their settings
     MANAGE_USERS = "manage_users"  # users, their roles and anyone's tokens
@@ -54,7 +55,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.AUDIT,
         }
     ),
-    Role.TESTER: frozenset(_EVERYONE),
+    Role.TESTER: frozenset(_EVERYONE | {Permission.VERDICT}),
     Role.DEVELOPER: frozenset(_EVERYONE | _PIPELINES),
 }
 

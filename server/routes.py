@@ -113,6 +113,14 @@ routes = [
     api(RELEASE + "/approve", approvals.approve, Permission.APPROVE, "POST", approvals.DecisionIn),
     api(RELEASE + "/reject", approvals.reject, Permission.APPROVE, "POST", approvals.RejectionIn),
     api(ENVIRONMENT + "/protection", approvals.get_protection, Permission.READ),
+    api(ENVIRONMENT + "/verdicts", approvals.list_verdicts, Permission.READ),
+    api(
+        ENVIRONMENT + "/verdicts",
+        approvals.give_verdict,
+        Permission.VERDICT,
+        "POST",
+        approvals.VerdictIn,
+    ),
     api(
         ENVIRONMENT + "/protection",
         approvals.put_protection,

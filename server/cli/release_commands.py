@@ -133,6 +133,20 @@ def promote(api: ApiClient, args: Namespace) -> int:
     return 0
 
 
+def verdict(api: ApiClient, args: Namespace) -> int:
+    """A tester's verdict on what the environment runs now."""
+    given = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/verdicts",
+        {"passed": args.passed, "comment": args.message},
+    )
+    if args.json:
+        print_json(given)
+        return 0
+    word = "passed" if given["passed"] else "failed"
+    print(f"release {given['release_id']} ({given['image']}) {word} by {given['user']}")
+    return 0
+
+
 def release_decide(api: ApiClient, args: Namespace) -> int:
     """``approve`` or ``reject`` a release awaiting approval."""
     changed = api.post(
@@ -160,6 +174,7 @@ def protection_set(api: ApiClient, args: Namespace) -> int:
             "approver_role": args.role,
             "self_approval": args.allow_self,
             "valid_minutes": args.valid_for,
+            "verdict_from": args.verdict_from,
         }
     url = f"/api/projects/{args.project}/environments/{args.environment}/protection"
     return _print_protection(api.put(url, body), args)
@@ -172,6 +187,8 @@ def _print_protection(found: dict[str, Any], args: Namespace) -> int:
         print(f"{args.environment}: not protected")
     else:
         valid = f", valid {found['valid_minutes']} min" if found["valid_minutes"] else ""
+        if found["verdict_from"]:
+            valid += f", after a pass of {found['verdict_from']}'s testers"
         own = "may" if found["self_approval"] else "may not"
         print(
             f"{args.environment}: protected, {found['approvals']} approval(s) by "
@@ -248,7 +265,7 @@ def release_traffic(api: ApiClient, args: Namespace) -> int:
 
 def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
     """``shipway release ...`` (order a release, steer it, approve it),
-    ``shipway protection ...`` and ``shipway promote``."""
+    ``shipway protection ...``, ``shipway promote`` and ``shipway verdict``."""
     released = sub.add_parser("release", help="release an image to an environment, and steer it")
     release_sub = released.add_subparsers(dest="release_command", required=True)
     ordered = release_sub.add_parser("create", help="order a release")
@@ -324,6 +341,7 @@ def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
     protected.add_argument("--role", choices=["ops", "admin"], default="ops")
     protected.add_argument("--allow-self", action="store_true", help="who asked may approve")
     protected.add_argument("--valid-for", type=int, metavar="MINUTES", help="approvals expire")
+    protected.add_argument("--verdict-from", metavar="ENV", help="testers of ENV pass it first")
     protected.add_argument(
         "--unprotected", action="store_true", help="no approvals, even production"
     )
@@ -338,3 +356,12 @@ def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
         "--pause", choices=["after_first", "after_every", "never"], default="after_first"
     )
     promoted.set_defaults(api=promote)
+
+    judged = sub.add_parser("verdict", help="say whether what an environment runs passed tests")
+    judged.add_argument("project")
+    judged.add_argument("--environment", default="staging")
+    outcome = judged.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--pass", dest="passed", action="store_true")
+    outcome.add_argument("--fail", dest="passed", action="store_false")
+    judged.add_argument("-m", "--message", required=True, help="what was tested, what broke")
+    judged.set_defaults(api=verdict)

@@ -1,4 +1,5 @@
-"""Protected environments and the approvals of releases to them (U3)."""
+"""Protected environments, the approvals of releases to them (U3), and testers'
+verdicts (U4)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
-from pipelines.protection import APPROVER_ROLES, Decision, Protection
+from pipelines.protection import APPROVER_ROLES, Decision, Protection, Verdict
 from pipelines.roles import Role
 from server.access import caller_of
 from server.endpoints.releases import release_json
 from server.http import parse_json, path_int
 from server.state import state_of
+from server.usecases import verdicts
 from server.usecases.approvals import ApprovalState, approval_state, decide
 
 
@@ -36,13 +38,24 @@ class ProtectionIn(BaseModel):
     approver_role: Role = Role.OPS
     self_approval: bool = False
     valid_minutes: int | None = Field(default=None, ge=1, le=60 * 24 * 30)
+    verdict_from: str | None = Field(default=None, min_length=1, max_length=100)
 
     def protection(self) -> Protection | None:
         if not self.protected:
             return None
         return Protection(
-            self.approvals, self.approver_role, self.self_approval, self.valid_minutes
+            self.approvals,
+            self.approver_role,
+            self.self_approval,
+            self.valid_minutes,
+            self.verdict_from,
         )
+
+
+class VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    passed: bool
+    comment: str = Field(min_length=1, max_length=10_000)  # what was tested, what broke
 
 
 def protection_json(protection: Protection | None) -> dict[str, Any]:
@@ -54,6 +67,7 @@ def protection_json(protection: Protection | None) -> dict[str, Any]:
         "approver_role": protection.approver_role.value,
         "self_approval": protection.self_approval,
         "valid_minutes": protection.valid_minutes,
+        "verdict_from": protection.verdict_from,
     }
 
 
@@ -138,3 +152,47 @@ async def put_protection(request: Request) -> JSONResponse:
         {"environment": environment} | protection_json(protection),
     )
     return JSONResponse(protection_json(protection))
+
+
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "release_id": verdict.release_id,
+        "user": verdict.user,
+        "passed": verdict.passed,
+        "comment": verdict.comment,
+        "at": verdict.at.isoformat(),
+    }
+
+
+async def give_verdict(request: Request) -> JSONResponse:
+    """A tester's verdict on the environment's last successful release."""
+    store = state_of(request).store
+    body = await parse_json(request, VerdictIn)
+    release, verdict = await run_in_threadpool(
+        verdicts.give_verdict,
+        store,
+        request.path_params["name"],
+        request.path_params["environment"],
+        caller_of(request).name,
+        body.passed,
+        body.comment,
+    )
+    return JSONResponse(verdict_json(verdict) | {"image": release.image}, status_code=201)
+
+
+async def list_verdicts(request: Request) -> JSONResponse:
+    """The verdicts on the environment's last successful release, the newest last."""
+    store = state_of(request).store
+    project = await run_in_threadpool(store.projects.by_name, request.path_params["name"])
+    release = await run_in_threadpool(
+        verdicts.last_success, store, project.id, request.path_params["environment"]
+    )
+    found = (
+        [] if release is None else await run_in_threadpool(store.protections.verdicts, release.id)
+    )
+    return JSONResponse(
+        {
+            "release_id": None if release is None else release.id,
+            "verdicts": [verdict_json(verdict) for verdict in found],
+        }
+    )

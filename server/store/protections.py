@@ -1,13 +1,25 @@
-"""Protected environments' settings, and the approvals given to releases."""
+"""Protected environments' settings, the approvals given to releases, and testers'
+verdicts on them."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from pipelines.protection import PROTECTED_BY_DEFAULT, Approval, Decision, Protection
+from pipelines.protection import (
+    PROTECTED_BY_DEFAULT,
+    Approval,
+    Decision,
+    Protection,
+    Verdict,
+)
 from pipelines.roles import Role
 from server.store.database import read_only
-from server.store.tables import environment_protections, release_approvals, utcnow
+from server.store.tables import (
+    environment_protections,
+    release_approvals,
+    release_verdicts,
+    utcnow,
+)
 
 
 class ProtectionRepository:
@@ -29,7 +41,11 @@ class ProtectionRepository:
         if not row.protected:
             return None
         return Protection(
-            row.approvals, Role(row.approver_role), row.self_approval, row.valid_minutes
+            row.approvals,
+            Role(row.approver_role),
+            row.self_approval,
+            row.valid_minutes,
+            row.verdict_from,
         )
 
     def set(
@@ -43,6 +59,7 @@ class ProtectionRepository:
             "approver_role": given.approver_role.value,
             "self_approval": given.self_approval,
             "valid_minutes": given.valid_minutes,
+            "verdict_from": given.verdict_from,
             "updated_by": actor,
             "updated_at": utcnow(),
         }
@@ -74,5 +91,25 @@ class ProtectionRepository:
         with self.reads.begin() as conn:
             return [
                 Approval(row.user, Decision(row.decision), row.comment, row.at)
+                for row in conn.execute(query)
+            ]
+
+    def add_verdict(self, release_id: int, user: str, passed: bool, comment: str) -> Verdict:
+        at = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                release_verdicts.insert().values(
+                    release_id=release_id, user=user, passed=passed, comment=comment, at=at
+                )
+            )
+        return Verdict(release_id, user, passed, comment, at)
+
+    def verdicts(self, release_id: int) -> list[Verdict]:
+        """A release's verdicts, the newest last."""
+        table = release_verdicts
+        query = sa.select(table).where(table.c.release_id == release_id).order_by(table.c.id)
+        with self.reads.begin() as conn:
+            return [
+                Verdict(row.release_id, row.user, row.passed, row.comment, row.at)
                 for row in conn.execute(query)
             ]

@@ -374,6 +374,7 @@ environment_protections = sa.Table(
     sa.Column("approver_role", sa.String(20), nullable=False),
     sa.Column("self_approval", sa.Boolean, nullable=False),
     sa.Column("valid_minutes", sa.Integer, nullable=True),
+    sa.Column("verdict_from", sa.String(100), nullable=True),
     sa.Column("updated_by", sa.String(255), nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("project_id", "environment", name="uq_environment_protections"),
@@ -386,6 +387,17 @@ release_approvals = sa.Table(
     sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
     sa.Column("user", sa.String(255), nullable=False),
     sa.Column("decision", sa.String(20), nullable=False),  # approve, reject
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+
+release_verdicts = sa.Table(
+    "release_verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("at", UtcDateTime, nullable=False),
 )

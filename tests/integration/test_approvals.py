@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from pipelines.release import ReleaseStatus
 from server.app import create_app
 from server.cli.client import ApiClient
 from server.cli.main import _parser as cli_parser
@@ -25,7 +26,13 @@ from server.store import Store
 from server.store.tables import release_approvals
 
 ADMIN = {"Authorization": "Bearer api-token-0123456789"}
-PEOPLE = {"olga": ["ops"], "oscar": ["ops"], "paula": ["ops:app"], "dave": ["developer"]}
+PEOPLE = {
+    "olga": ["ops"],
+    "oscar": ["ops"],
+    "paula": ["ops:app"],
+    "dave": ["developer"],
+    "tess": ["tester:app"],
+}
 
 
 class World:
@@ -170,6 +177,7 @@ def test_protection_settings_and_an_unprotected_production(world: tuple[World, T
         "approver_role": "ops",
         "self_approval": False,
         "valid_minutes": None,
+        "verdict_from": None,
     }
     assert client.put(url, json={"protected": False}, headers=w.tokens["olga"]).status_code == 403
     bad = client.put(url, json={"approver_role": "tester"}, headers=ADMIN)
@@ -217,3 +225,69 @@ def test_the_cli_protects_approves_and_rejects(
     assert shipway("protection", "set", "app", "production", "--unprotected") == (
         "production: not protected\n"
     )
+
+
+def test_a_testers_verdict_holds_production_back_until_it_passes(
+    world: tuple[World, TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    w, client = world
+    url = "/api/projects/app/environments/production/protection"
+    assert client.put(url, json={"verdict_from": "staging"}, headers=ADMIN).status_code == 200
+    verdicts = "/api/projects/app/environments/staging/verdicts"
+    verdict = {"passed": True, "comment": "checkout works"}
+    none_yet = client.post(verdicts, json=verdict, headers=w.tokens["tess"])
+    assert none_yet.status_code == 409  # staging released nothing yet
+    staging = order(w, client, "staging")
+    w.store(client).releases.update(staging, status=ReleaseStatus.SUCCESS)
+    production = "/api/projects/app/environments/production/releases"
+
+    def to_production() -> Any:
+        body = {"image": "x:1", "batches": 1}
+        return client.post(production, json=body, headers=w.tokens["olga"])
+
+    assert to_production().json()["error"] == (
+        f"release {staging} of staging waits for its testers' verdict"
+    )
+    assert client.post(verdicts, json=verdict, headers=w.tokens["dave"]).status_code == 403
+    failed = {"passed": False, "comment": "the cart is empty after login"}
+    assert client.post(verdicts, json=failed, headers=w.tokens["tess"]).status_code == 201
+    refused = to_production()
+    assert refused.status_code == 409
+    assert refused.json()["error"] == (
+        f"tess failed release {staging} of staging: the cart is empty after login"
+    )
+    given = client.post(verdicts, json=verdict, headers=w.tokens["tess"])
+    assert given.json() == given.json() | {"release_id": staging, "user": "tess", "passed": True}
+    listed = client.get(verdicts, headers=w.tokens["dave"]).json()
+    assert [v["passed"] for v in listed["verdicts"]] == [False, True]
+    made = to_production()
+    assert made.status_code == 201, made.text
+    assert made.json()["status"] == "awaiting_approval"
+    other = {"image": "y:2", "batches": 1}
+    never = client.post(production, json=other, headers=w.tokens["olga"])
+    assert (
+        never.json()["error"] == "y:2 was never released to staging: its testers must pass it first"
+    )
+
+
+def test_the_cli_gives_a_verdict(
+    world: tuple[World, TestClient], capsys: pytest.CaptureFixture[str]
+) -> None:
+    w, client = world
+    staging = order(w, client, "staging")
+    w.store(client).releases.update(staging, status=ReleaseStatus.SUCCESS)
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = client.request(
+            request.method,
+            request.url.raw_path.decode(),
+            content=request.content,
+            headers=dict(request.headers),
+        )
+        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+    token = w.tokens["tess"]["Authorization"].split()[1]
+    api = ApiClient("http://shipway", token, httpx.MockTransport(forward))
+    args = cli_parser().parse_args(["verdict", "app", "--fail", "-m", "login loops"])
+    assert args.api(api, args) == 0
+    assert capsys.readouterr().out == f"release {staging} (x:1) failed by tess\n"

@@ -126,6 +126,11 @@ TEMPLATES: dict[tuple[str, str], Any] = {
         "approver_role": "ops",
         "self_approval": False,
         "valid_minutes": 60,
+        "verdict_from": "staging",
+    },
+    ("POST", "/api/projects/{name}/environments/{environment}/verdicts"): {
+        "passed": True,
+        "comment": "all good",
     },
     ("POST", "/api/tokens"): {"name": "ci", "user": "fuzzer", "expires_in_days": 30},
     ("POST", "/api/runner/heartbeat"): {

@@ -1,4 +1,4 @@
-"""protected environments and the approvals of releases to them
+"""protected environments, the approvals of releases to them, testers' verdicts
 
 Revision ID: 0016
 Revises: 0015
@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("approver_role", sa.String(20), nullable=False),
         sa.Column("self_approval", sa.Boolean, nullable=False),
         sa.Column("valid_minutes", sa.Integer, nullable=True),
+        sa.Column("verdict_from", sa.String(100), nullable=True),
         sa.Column("updated_by", sa.String(255), nullable=False),
         sa.Column("updated_at", UtcDateTime, nullable=False),
         sa.UniqueConstraint("project_id", "environment", name="uq_environment_protections"),
@@ -44,7 +45,20 @@ def upgrade() -> None:
         sa.Column("at", UtcDateTime, nullable=False),
     )
 
+    op.create_table(
+        "release_verdicts",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column(
+            "release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True
+        ),
+        sa.Column("user", sa.String(255), nullable=False),
+        sa.Column("passed", sa.Boolean, nullable=False),
+        sa.Column("comment", sa.Text, nullable=False),
+        sa.Column("at", UtcDateTime, nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("release_verdicts")
     op.drop_table("release_approvals")
     op.drop_table("environment_protections")
