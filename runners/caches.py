@@ -171,17 +171,16 @@ class JobCaches:
 
     def _save(self, container: Container, cache: ResolvedCache) -> tuple[int, int]:
         """Stream the cache's paths from the container into the store; (entries,
-        bytes of file content)."""
+        bytes of the stored tar)."""
         written: set[str] = set()
-        size = 0
-        with (
-            self.store.writing(self.project, cache.key) as out,
-            tarfile.open(fileobj=out, mode="w") as archive,
-        ):
-            for folder in folders_to_read(cache.paths):
-                size += self._copy(container, folder, cache.paths, archive, written, size)
-            if not written:
-                raise _NothingToSave
+        content = 0
+        with self.store.writing(self.project, cache.key) as out:
+            with tarfile.open(fileobj=out, mode="w") as archive:
+                for folder in folders_to_read(cache.paths):
+                    content += self._copy(container, folder, cache.paths, archive, written, content)
+                if not written:
+                    raise _NothingToSave
+            size = out.tell()
         return len(written), size
 
     def _copy(
@@ -262,6 +261,8 @@ def _workspace_files(workspace: bytes, patterns: set[str]) -> dict[str, bytes]:
 
 
 def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
     if size < 1_000_000:
         return f"{size / 1000:.1f} kB"
     return f"{size / 1_000_000:.1f} MB"
