@@ -7,6 +7,9 @@ Concurrency: a cache is written to a temporary file beside it and renamed over i
 rename wins, and a job restoring meanwhile reads the whole old file or the whole new
 one (an open file outlives its rename). Several runners may share the folder.
 
+A cache that a job restored and left as it was is not written again (see
+:class:`Fingerprint`).
+
 Size: a cache over ``max_bytes`` is not saved; after a save, the least recently used
 caches (restoring counts as a use) are removed until all of them fit in
 ``total_bytes``. A file that does not read as a whole tar (a crash before the rename
@@ -16,12 +19,14 @@ cannot leave one, a full disk or a hand could) is removed when a job finds it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,23 +48,53 @@ class UnreadableCache(Exception):
     """A stored cache is not a whole tar."""
 
 
-def tar_members_end(archive: BinaryIO, size: int) -> int:
-    """Where the members of an uncompressed tar end, checked against its ``size``:
-    appending another tar's bytes there gives one tar holding both."""
+class Fingerprint:
+    """What a cache holds, short of its content: each entry's name, kind, size, mode,
+    owner, link and modification time (whole seconds, of files only: busybox's
+    ``tar`` restores no folder's or link's time). Equal fingerprints mean nothing changed
+    since the cache was restored, so it need not be written again: GitLab's runner
+    decides the same way, by modification times."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+
+    def add(self, entry: tarfile.TarInfo) -> None:
+        mtime = int(entry.mtime) if entry.isreg() else 0
+        mode = entry.mode & 0o7777  # as a tar header keeps it (the engine adds the kind)
+        fields = (entry.name, entry.type.decode(), entry.size, mode, entry.uid, entry.gid)
+        text = "\0".join(str(field) for field in (*fields, entry.linkname, mtime))
+        self._digest.update(text.encode() + b"\n")
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredCache:
+    members: bytes  # the tar without its end-of-archive blocks, to append to another
+    fingerprint: str
+
+
+def scan_tar(archive: BinaryIO, size: int) -> tuple[int, str]:
+    """Where the members of an uncompressed tar end (appending another tar's bytes
+    there gives one tar holding both), checked against its ``size``, and its
+    fingerprint. Reads the headers only."""
+    fingerprint = Fingerprint()
     try:
         with tarfile.open(fileobj=archive, mode="r:") as reader:
             last = None
             for member in reader:
+                fingerprint.add(member)
                 last = member
     except tarfile.TarError as exc:
         raise UnreadableCache(str(exc)) from exc
     if last is None:
-        return 0
+        return 0, fingerprint.hexdigest()
     data = -(-last.size // BLOCK) * BLOCK if last.isreg() else 0
     end = last.offset_data + data
     if end > size:
         raise UnreadableCache(f"it ends {end - size} bytes short")
-    return end
+    return end, fingerprint.hexdigest()
 
 
 class CacheStore:
@@ -76,14 +111,13 @@ class CacheStore:
     def path(self, project: str, key: str) -> Path:
         return self.root / file_name(project) / f"{file_name(key)}.tar"
 
-    def members(self, project: str, key: str) -> bytes | None:
-        """The stored cache of ``key`` without its end-of-archive blocks (to append to
-        another tar), marked as just used; None when there is none (an unreadable one
-        is removed, and logged)."""
+    def find(self, project: str, key: str) -> StoredCache | None:
+        """The stored cache of ``key``, marked as just used; None when there is none
+        (an unreadable one is removed, and logged)."""
         path = self.path(project, key)
         try:
             with path.open("rb") as stored:
-                end = tar_members_end(stored, os.fstat(stored.fileno()).st_size)
+                end, fingerprint = scan_tar(stored, os.fstat(stored.fileno()).st_size)
                 stored.seek(0)
                 members = stored.read(end)
             os.utime(path)
@@ -93,7 +127,7 @@ class CacheStore:
             log.warning("removing the unreadable cache %s: %s", path, exc)
             path.unlink(missing_ok=True)
             return None
-        return members
+        return StoredCache(members, fingerprint)
 
     @contextlib.contextmanager
     def writing(self, project: str, key: str) -> Iterator[BinaryIO]:

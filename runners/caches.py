@@ -30,7 +30,7 @@ from docker.models.containers import Container
 from pipelines.cache_keys import files_key, folders_to_read, in_cache, matches, text_key
 from pipelines.cache_spec import CachePolicy, CacheWhen
 from pipelines.model import JobTask
-from runners.cache_store import BLOCK, CacheStore, CacheTooLarge, tar_members_end
+from runners.cache_store import BLOCK, CacheStore, CacheTooLarge, Fingerprint, scan_tar
 from runners.executor import ENGINE_UNREACHABLE, ExecutionResult
 from runners.job_files import WORKSPACE
 
@@ -61,6 +61,10 @@ class _NothingToSave(Exception):
     pass
 
 
+class _Unchanged(Exception):
+    pass
+
+
 class JobCaches:
     """The caches of one job. :meth:`restore` resolves their keys (the workspace
     holds the files a key may come from) and must run before :meth:`save`."""
@@ -79,6 +83,7 @@ class JobCaches:
         self.variables = variables
         self.say = say
         self.resolved: list[ResolvedCache] = []
+        self.restored: dict[str, str] = {}  # key -> fingerprint of what was restored
 
     @classmethod
     def of_task(
@@ -92,23 +97,25 @@ class JobCaches:
     def restore(self, workspace: bytes) -> bytes:
         """The workspace's tar with the caches that exist appended."""
         self.resolved = self._resolve(workspace)
+        self.restored = {}
         pieces: list[bytes] = []
         for cache in self.resolved:
             if cache.policy is CachePolicy.PUSH:
                 continue
             try:
-                members = self.store.members(self.project, cache.key)
+                stored = self.store.find(self.project, cache.key)
             except OSError as exc:
                 self.say(f"WARNING: cache {cache.key} not restored: {exc}\n")
                 continue
-            if members is None:
+            if stored is None:
                 self.say(f"no cache {cache.key} yet\n")
                 continue
-            self.say(f"Restoring cache {cache.key} ({_size(len(members))})\n")
-            pieces.append(members)
+            self.say(f"Restoring cache {cache.key} ({_size(len(stored.members))})\n")
+            pieces.append(stored.members)
+            self.restored[cache.key] = stored.fingerprint
         if not pieces:
             return workspace
-        end = tar_members_end(io.BytesIO(workspace), len(workspace))
+        end, _ = scan_tar(io.BytesIO(workspace), len(workspace))
         return b"".join([workspace[:end], *pieces, bytes(2 * BLOCK)])
 
     def save(self, container: Container, result: ExecutionResult) -> None:
@@ -124,6 +131,8 @@ class JobCaches:
             self.say(f"Saving cache {cache.key}\n")
             try:
                 count, size = self._save(container, cache)
+            except _Unchanged:
+                self.say(f"Cache {cache.key} is unchanged: not saved again\n")
             except _NothingToSave:
                 paths = ", ".join(cache.paths)
                 self.say(f"WARNING: cache {cache.key} not saved: {paths} match no file\n")
@@ -173,13 +182,18 @@ class JobCaches:
         """Stream the cache's paths from the container into the store; (entries,
         bytes of the stored tar)."""
         written: set[str] = set()
+        fingerprint = Fingerprint()
         content = 0
         with self.store.writing(self.project, cache.key) as out:
             with tarfile.open(fileobj=out, mode="w") as archive:
                 for folder in folders_to_read(cache.paths):
-                    content += self._copy(container, folder, cache.paths, archive, written, content)
+                    content += self._copy(
+                        container, folder, cache.paths, archive, written, fingerprint, content
+                    )
                 if not written:
                     raise _NothingToSave
+                if self.restored.get(cache.key) == fingerprint.hexdigest():
+                    raise _Unchanged  # the temporary file goes, the cache stays
             size = out.tell()
         return len(written), size
 
@@ -190,6 +204,7 @@ class JobCaches:
         patterns: tuple[str, ...],
         archive: tarfile.TarFile,
         written: set[str],
+        fingerprint: Fingerprint,
         size_so_far: int,
     ) -> int:
         """Copy what belongs to the cache of one folder of the container's workspace
@@ -213,6 +228,7 @@ class JobCaches:
                     )
                 content = source.extractfile(member) if entry.isreg() else None
                 archive.addfile(entry, content)
+                fingerprint.add(entry)
                 written.add(entry.name.removeprefix(_PREFIX))
         return copied
 

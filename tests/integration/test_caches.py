@@ -116,11 +116,15 @@ def test_a_cache_saved_by_one_job_is_in_the_next_ones_workspace(
     assert "\nlong\n" in log
     assert "\nobject\n" in log
     assert "$ stat -c %a vendor/lib\n750\n" in log
+    assert "Saved cache deps-feature/x" in log
     # Saved again (pull-push), so the next job sees what this one left.
     _, log = run_with_caches(
         docker_client, owner, store, task(busybox, caches, "cat vendor/lib/a.txt")
     )
     assert "$ cat vendor/lib/a.txt\nchanged\n" in log
+    # That job changed nothing: the cache is not written again.
+    assert "Cache deps-feature/x is unchanged: not saved again" in log
+    assert sorted(path.name for path in stored.parent.iterdir()) == [stored.name]
     # Another branch has a cache of its own.
     _, log = run_with_caches(
         docker_client, owner, store, task(busybox, caches, "test ! -e vendor", branch="main")

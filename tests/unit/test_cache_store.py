@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.model import GitRef, JobTask, RefKind
-from runners.cache_store import CacheStore, UnreadableCache, tar_members_end
+from runners.cache_store import CacheStore, UnreadableCache, scan_tar
 from runners.caches import JobCaches
 
 
@@ -65,11 +65,11 @@ def cache(key: object, policy: str = "pull-push") -> dict[str, object]:
 
 def test_the_end_of_a_tars_members_is_found_and_a_truncated_tar_refused() -> None:
     archive = tar_of({"a": b"x" * 700, "b": b""})
-    end = tar_members_end(io.BytesIO(archive), len(archive))
+    end, _ = scan_tar(io.BytesIO(archive), len(archive))
     assert end == 512 + 1024 + 512  # a's header and two blocks, b's header
     assert archive[end:].strip(b"\0") == b""
     with pytest.raises(UnreadableCache):
-        tar_members_end(io.BytesIO(archive[:1000]), 1000)
+        scan_tar(io.BytesIO(archive[:1000]), 1000)
 
 
 def test_a_restored_cache_is_appended_and_wins_over_the_commits_files(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_an_unreadable_cache_is_removed_and_counts_as_none(tmp_path: Path) -> No
     store = CacheStore(tmp_path)
     path = store_cache(store, "app", "k", {"vendor/x": b"x" * 5000})
     path.write_bytes(path.read_bytes()[:2000])
-    assert store.members("app", "k") is None
+    assert store.find("app", "k") is None
     assert not path.exists()
 
 
@@ -149,7 +149,7 @@ def test_the_least_recently_used_caches_go_first_when_over_the_total(tmp_path: P
     long_ago = time.time() - 3600
     os.utime(old, (long_ago, long_ago))
     os.utime(used, (long_ago - 60, long_ago - 60))
-    assert store.members("other", "used") is not None  # a restore counts as a use
+    assert store.find("other", "used") is not None  # a restore counts as a use
     stale = tmp_path / "app" / ".dead-writer.tmp"
     stale.write_bytes(b"x")
     os.utime(stale, (long_ago - 86400, long_ago - 86400))
