@@ -151,7 +151,7 @@ class JobCaches:
             for pattern in cache["key"]["files"]
         }
         found = _workspace_files(workspace, key_files) if key_files else {}
-        resolved = []
+        resolved: list[ResolvedCache] = []
         for cache in self.declared:
             declared_key = cache["key"]
             if isinstance(declared_key, dict):
@@ -168,6 +168,10 @@ class JobCaches:
                     self.say(f"Cache key {key}: none of {', '.join(patterns)} is in the commit\n")
             else:
                 key = text_key(str(declared_key), self.variables)
+            if any(earlier.key == key for earlier in resolved):
+                # Both would be saved under one name, the second over the first.
+                self.say(f"WARNING: two caches resolve to the key {key}: the second is left out\n")
+                continue
             resolved.append(
                 ResolvedCache(
                     key,

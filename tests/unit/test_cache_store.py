@@ -166,3 +166,15 @@ def test_caches_are_kept_per_project_and_key(tmp_path: Path) -> None:
     store = CacheStore(tmp_path)
     assert store.path("app", "feature/x") == tmp_path / "app" / "feature%2Fx.tar"
     assert store.path("app", "k") != store.path("other", "k")
+
+
+def test_two_caches_resolving_to_one_key_keep_the_first(tmp_path: Path) -> None:
+    said: list[str] = []
+    declared = [cache("$UNSET_A"), {**cache("default"), "paths": ["other"]}]
+    caches = JobCaches.of_task(CacheStore(tmp_path), job(declared), said.append)
+    assert caches is not None
+    caches.restore(tar_of({"README": b"r"}))
+    assert [(resolved.key, resolved.paths) for resolved in caches.resolved] == [
+        ("default", ("vendor",))
+    ]
+    assert said[0] == "WARNING: two caches resolve to the key default: the second is left out\n"
