@@ -13,17 +13,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from pipelines.release import ReleaseStatus
-from server.app import create_app
 from server.registry_check import holds
-from server.settings import Settings
 from server.state import AppState
-from server.store import Store
+from tests.support.app import ADMIN, running_app, store_of
 from tests.support.services import RegistryServer
 from tests.support.test_run import unique_name
 
 pytestmark = pytest.mark.docker
 
-ADMIN = {"Authorization": "Bearer api-token-0123456789"}
 MISSING = "sha256:" + "0" * 64
 
 
@@ -44,15 +41,7 @@ def pushed(
 
 @pytest.fixture
 def client(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
-    settings = Settings.from_env(
-        {
-            "SHIPWAY_STATE_DIR": str(tmp_path),
-            "SHIPWAY_REDIS_URL": redis_url,
-            "SHIPWAY_API_TOKEN": "api-token-0123456789",
-            "SHIPWAY_RUNNER_TOKEN": "runner-token-0123456789",
-        }
-    )
-    with TestClient(create_app(settings)) as test_client:
+    with running_app(tmp_path, redis_url) as test_client:
         state: AppState = test_client.app.state.shipway  # type: ignore[attr-defined]
         state.engine.stop()  # no batch is handed out: the releases' statuses are the test's
         body = {"name": "app", "clone_url": "/r.git", "webhook_secret": "s" * 16}
@@ -69,9 +58,7 @@ def released(client: TestClient, image: str) -> int:
     url = "/api/projects/app/environments/staging/releases"
     made = client.post(url, json={"image": image, "batches": 1}, headers=ADMIN)
     assert made.status_code == 201, made.text
-    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
-    store: Store = state.store
-    store.releases.update(made.json()["id"], status=ReleaseStatus.SUCCESS)
+    store_of(client).releases.update(made.json()["id"], status=ReleaseStatus.SUCCESS)
     return int(made.json()["id"])
 
 
