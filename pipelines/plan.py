@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.cache_spec import cache_settings, caches_of
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.events import MERGE_REQUEST
 from pipelines.model import GitRef, RefKind
@@ -86,6 +87,8 @@ def plan_jobs(spec: PipelineSpec, context: PipelineContext | None = None) -> lis
 
 def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
     settings = _SETTINGS[job.kind](job)
+    if job.kind is JobKind.SCRIPT:
+        settings = _with_caches(spec, job, settings)
     if job.kind is JobKind.IMAGE:
         # An image job runs in no image of its own; its column names what it builds from.
         image = _built_from(job)
@@ -93,6 +96,8 @@ def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
         image = job.image or SCANNERS_IMAGE
     elif job.kind is JobKind.DEPLOY:
         image = f"release to {job.environment}"
+    elif job.kind is JobKind.PROMOTE:
+        image = f"promotion from {job.from_environment} to {job.environment}"
     else:
         image = job.image or spec.image or ""
     allow_failure = job.allow_failure
@@ -125,6 +130,17 @@ def _script_settings(job: JobSpec) -> dict[str, Any] | None:
     return {"reports": {"junit": list(job.reports.junit)}}
 
 
+def _with_caches(
+    spec: PipelineSpec, job: JobSpec, settings: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The job's caches, or the file's when it sets none (``cache: []`` sets none)."""
+    setting = job.cache if "cache" in job.model_fields_set else spec.cache
+    caches = caches_of(setting)
+    if not caches:
+        return settings
+    return {**(settings or {}), "caches": cache_settings(caches)}
+
+
 def _image_settings(job: JobSpec) -> dict[str, Any]:
     return {
         "layers": job.layers.model_dump(by_alias=True) if job.layers else None,
@@ -146,11 +162,19 @@ def _deploy_settings(job: JobSpec) -> dict[str, Any]:
     return {"release": release, "image_job": job.image_job}
 
 
+def _promote_settings(job: JobSpec) -> dict[str, Any]:
+    release = job.release.model_dump() if job.release else {"pause_mode": "never", "beta": False}
+    if release.get("batches") is None and release.get("grouping") is None:
+        release["grouping"] = "two_groups"
+    return {"release": release, "from": job.from_environment}
+
+
 _SETTINGS: dict[JobKind, Callable[[JobSpec], dict[str, Any] | None]] = {
     JobKind.SCRIPT: _script_settings,
     JobKind.IMAGE: _image_settings,
     JobKind.SCAN: _scan_settings,
     JobKind.DEPLOY: _deploy_settings,
+    JobKind.PROMOTE: _promote_settings,
 }
 
 

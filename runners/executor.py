@@ -113,9 +113,17 @@ class ContainerOwner:
 class DockerExecutor:
     """Executes jobs on the Docker Engine the client talks to."""
 
-    def __init__(self, client: docker.DockerClient, owner: ContainerOwner) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        owner: ContainerOwner,
+        after_script: Callable[[Container, ExecutionResult], None] | None = None,
+    ) -> None:
         self.client = client
         self.owner = owner
+        # Called with the stopped container before it is removed, unless the job was
+        # canceled: dependency caches are saved there (runners.caches).
+        self.after_script = after_script
 
     def run(
         self,
@@ -189,6 +197,8 @@ class DockerExecutor:
             result = self._follow(container, task.timeout_seconds, on_output, cancel)
             if collect_globs and result.failure_reason != "canceled":
                 result = replace(result, reports=collect(container, list(collect_globs)))
+            if self.after_script is not None and result.failure_reason != "canceled":
+                self.after_script(container, result)
             return result
         except ENGINE_UNREACHABLE:
             raise  # said by run()

@@ -15,6 +15,7 @@ from pipelines.errors import Conflict, ExternalError, InvalidInput, ShipwayError
 from pipelines.model import JobTask
 from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
+from runners.caches import JobCaches
 from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.discovery.traffic import EtcdTraffic, bridge_gateway
 from runners.engine import ping_engine
@@ -92,14 +93,22 @@ def _execute(
     say(f"Running on {settings.name}\n")
     say(f"Fetching {task.sha[:12]} of {task.project}; executing in {task.image}\n")
     mirrors = GitMirrors(settings.cache_dir / "mirrors")
+    caches = JobCaches.of_task(settings.cache_store(), task, say)
     try:
         # The source is fetched while the container is created and starts.
         with ThreadPoolExecutor(max_workers=1) as pool:
             source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
+
+            def workspace() -> bytes:
+                tree = source.result()
+                return caches.restore(tree) if caches is not None else tree
+
             client = docker_client()
             try:
-                result = DockerExecutor(client, settings.owner).run(
-                    task, source.result, shipper.write, canceled, junit_globs(task), secrets
+                after_script = caches.save if caches is not None else None
+                executor = DockerExecutor(client, settings.owner, after_script)
+                result = executor.run(
+                    task, workspace, shipper.write, canceled, junit_globs(task), secrets
                 )
             finally:
                 client.close()

@@ -3,7 +3,7 @@ are stored by :mod:`server.store.deliveries`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,11 +155,18 @@ class PipelineRepository:
         return row_to_pipeline(row)
 
     def recent(
-        self, project_id: int | None = None, status: Status | None = None, limit: int = 50
+        self,
+        project_id: int | None = None,
+        status: Status | None = None,
+        limit: int = 50,
+        among: Collection[int] | None = None,
     ) -> list[Pipeline]:
+        """The newest pipelines, of one project or of those ``among`` (None: all)."""
         query = sa.select(pipelines).order_by(pipelines.c.id.desc()).limit(limit)
         if project_id is not None:
             query = query.where(pipelines.c.project_id == project_id)
+        if among is not None:
+            query = query.where(pipelines.c.project_id.in_(among))
         if status is not None:
             query = query.where(pipelines.c.status == status.value)
         with self.reads.begin() as conn:

@@ -20,8 +20,8 @@ from pipelines.release import Release
 from pipelines.status import Status
 from pipelines.waiting import job_wait, release_wait, runner_wait, upstream_wait
 from server.store import Store
-
-DEPLOY = "deploy"
+from server.usecases.approvals import approval_state
+from server.usecases.deploy_jobs import RELEASING
 
 
 def job_waits(
@@ -33,7 +33,7 @@ def job_waits(
     of its pipeline."""
     pending = [job for job in jobs if job.status is Status.PENDING]
     created = [job for job in jobs if job.status is Status.CREATED]
-    deploying = [job for job in jobs if job.status is Status.RUNNING and job.kind == DEPLOY]
+    deploying = [job for job in jobs if job.status is Status.RUNNING and job.kind in RELEASING]
     if not pending and not created and not deploying:
         return {}
     waits: dict[int, str] = {}
@@ -48,7 +48,7 @@ def job_waits(
             blocked.append(job)
     runners: list[Runner] = store.runners.all() if pending else []
     for job in pending:
-        if job.kind == DEPLOY:
+        if job.kind in RELEASING:
             waits[job.id] = _deploy_wait(store, job)
         else:
             waits[job.id] = job_wait(runner_wait(job.queue, runners, now), queue_down_since)
@@ -81,6 +81,9 @@ def pipeline_wait(jobs: list[Job], waits: dict[int, str]) -> str | None:
 def release_waits(
     store: Store, release: Release, now: datetime, queue_down_since: datetime | None = None
 ) -> str | None:
+    approval = approval_state(store, release)
+    if approval is not None:
+        return approval.waiting()
     wait = None
     if release.batch_in_flight and release.batch_runner is None:
         wait = runner_wait(release.environment, store.runners.all(), now)
