@@ -22,6 +22,7 @@ from runners.outages import Outages, Watch
 
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"  # the SDK's, when DOCKER_HOST is unset
 PING_TIMEOUT_SECONDS = 5  # an engine that takes longer is away for the runner too
+CALL_TIMEOUT_SECONDS = 60  # the SDK's own, for a job's calls (a busy engine is slow)
 
 
 def engine_address(environ: Mapping[str, str] | None = None) -> str:
@@ -41,6 +42,19 @@ def ping_engine() -> None:
             client.close()
     except (docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
         raise ExternalError(f"the Docker Engine is unreachable: {exc}") from exc
+
+
+def engine_client() -> docker.DockerClient:
+    """A client of the engine ``DOCKER_HOST`` names, for one job. Making it asks the
+    engine its API version, within ``PING_TIMEOUT_SECONDS``: that is the job's
+    question whether the engine answers (ExternalError when it does not), and one
+    round trip fewer than a ping followed by a client of the job's own."""
+    try:
+        client = docker.from_env(timeout=PING_TIMEOUT_SECONDS)
+    except (docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
+        raise ExternalError(f"the Docker Engine is unreachable: {exc}") from exc
+    client.api.timeout = CALL_TIMEOUT_SECONDS
+    return client
 
 
 def engine_watch(outages: Outages) -> Watch:

@@ -1,10 +1,14 @@
 """Runs one job's script in a container of the job's image.
 
 Lifecycle of a job's container, whatever happens in between:
-create (labelled with the job and the runner) -> attach its stdin -> start -> send
-the workspace, the script and the secrets as one tar stream, which the container
-unpacks with ``tar`` before it runs the script (``runners.job_files``) -> stream its
-output -> wait -> remove.
+take the runner's pre-started container of the image (``runners.spares``: renamed
+to the job's container name), or else create one under that name, attach its stdin
+and start it -> send the workspace, the script and the job's environment with its
+secrets as one tar stream, which the container unpacks with ``tar`` before it runs
+the script (``runners.job_files``) -> stream its output -> wait -> read the reports
+-> (the caller reports the result) -> remove -> start the spare for the next job of
+the image. Removal waits for the report (:meth:`DockerExecutor.close`): the result
+is what the pusher waits for, removing the container is not.
 
 Why stdin and not ``put_archive`` or a bind mount: ``put_archive`` costs ~45 ms of
 the engine's per call (it re-executes dockerd to unpack) and made each job ~100 ms
@@ -42,13 +46,18 @@ from pipelines.errors import ExternalError
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
 from runners.collect import collect
-from runners.job_files import UNPACK_AND_RUN, WORKSPACE, job_tree, render_script
+from runners.job_containers import (
+    ContainerOwner,
+    Listed,
+    create_job_container,
+    job_container_name,
+    list_owned,
+)
+from runners.job_files import job_tree, render_script
+from runners.spares import Spares
 
 log = logging.getLogger(__name__)
 
-LABEL_JOB = "io.shipway.job"
-LABEL_RUNNER = "io.shipway.runner"
-LABEL_INSTALLATION = "io.shipway.installation"
 # The SDK talks to the engine through requests and urllib3: these say that the engine
 # did not answer (or stopped answering mid-stream), not that it refused something.
 ENGINE_UNREACHABLE = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
@@ -94,28 +103,28 @@ def _raw_socket(attached: object) -> socket.socket:
     return raw
 
 
-@dataclass(frozen=True)
-class ContainerOwner:
-    """Whose job containers these are: a runner of one installation. Two Shipway
-    installations on one engine (the demo and the tests, say) may name a runner
-    alike; a runner only ever touches containers that carry both its labels."""
-
-    runner: str
-    installation: str
-
-    def labels(self) -> dict[str, str]:
-        return {LABEL_RUNNER: self.runner, LABEL_INSTALLATION: self.installation}
-
-    def label_filters(self) -> list[str]:
-        return [f"{key}={value}" for key, value in self.labels().items()]
-
-
 class DockerExecutor:
-    """Executes jobs on the Docker Engine the client talks to."""
+    """Executes jobs on the Docker Engine the client talks to, one at a time.
 
-    def __init__(self, client: docker.DockerClient, owner: ContainerOwner) -> None:
+    A context manager: the container of a job it ran lives until :meth:`close`, which
+    the caller reaches once it reported the job's result (the other side of the
+    ``with``); ``close`` removes it, then starts the spare of that job's image for the
+    runner's next job (``spare_images``: how many images keep a spare; 0: none)."""
+
+    def __init__(
+        self, client: docker.DockerClient, owner: ContainerOwner, spare_images: int = 0
+    ) -> None:
         self.client = client
         self.owner = owner
+        self.spares = Spares(client, owner, spare_images)
+        self._ran: list[Container] = []  # removed by close()
+        self._next_spare: tuple[str, str] | None = None  # image and its id, for close()
+
+    def __enter__(self) -> DockerExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -129,20 +138,33 @@ class DockerExecutor:
         """Run the task's script in a workspace made of the tar ``workspace()``
         returns (paths under ``workspace/``); files matching ``collect_globs`` are
         read from the workspace once the script ended (``ExecutionResult.reports``).
-        ``workspace`` is called once the container is starting, so a caller can
-        fetch the source meanwhile; what it raises
-        propagates, after the container is removed. ``secrets`` reach the script as
-        environment variables by way of the stdin stream, never the container's
-        configuration (see ``runners.job_files``).
+        ``workspace`` is called once the container is taken or starting, so a caller
+        can fetch the source meanwhile; what it raises propagates. The job's
+        environment and ``secrets`` reach the script as environment variables by way
+        of the stdin stream, never the container's configuration (see
+        ``runners.job_files``).
 
         Returns when the script ended, timed out or was canceled; the container is
-        removed before this returns (or, when the engine went away, once the next
-        job of this runner starts)."""
+        removed by :meth:`close` (or, when the engine went away, once the next job of
+        this runner starts)."""
         try:
-            self._remove_leftovers()
             return self._run(task, workspace, on_output, cancel, collect_globs, secrets or {})
         except ENGINE_UNREACHABLE as exc:
             return ExecutionResult(None, f"the Docker Engine became unreachable: {exc}")
+
+    def close(self) -> None:
+        """Remove the containers of the jobs run, then start a spare of the last job's
+        image. Neither changes a result already reported, so a failure is logged, and
+        what stays is removed before the runner's next job."""
+        ran, self._ran = self._ran, []
+        next_spare, self._next_spare = self._next_spare, None
+        try:
+            for container in ran:
+                self._remove(str(container.id))
+            if next_spare is not None:
+                self.spares.make(*next_spare)
+        except (ExternalError, docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
+            log.warning("after the job: %s", exc)
 
     def _run(
         self,
@@ -153,31 +175,23 @@ class DockerExecutor:
         collect_globs: Sequence[str],
         secrets: Mapping[str, str],
     ) -> ExecutionResult:
-        missing = self._ensure_image(task.image)
-        if missing is not None:
+        image_id, missing = self._ensure_image(task.image)
+        if image_id is None:
             return ExecutionResult(None, missing)
         try:
-            # The low-level call, since only with detach=False does the SDK set
-            # StdinOnce: the container's stdin closes when the runner's does.
-            created = self.client.api.create_container(
-                task.image,
-                entrypoint=["/bin/sh", "-c", UNPACK_AND_RUN],
-                working_dir=WORKSPACE,
-                environment=task.environment(),
-                labels={LABEL_JOB: str(task.job_id), **self.owner.labels()},
-                stdin_open=True,
-                detach=False,
-            )
-            container = self.client.containers.get(created["Id"])
+            container, started = self._container_for(task, image_id)
         except docker.errors.APIError as exc:
             return ExecutionResult(None, f"could not create the container: {exc.explanation}")
+        self._ran.append(container)
+        self._next_spare = (task.image, image_id)
         try:
             script = render_script(task.script)
             attached = container.attach_socket(params={"stdin": 1, "stream": 1})
             stdin = _raw_socket(attached)
             try:
-                container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = job_tree(workspace(), script, secrets)
+                if not started:
+                    container.start()  # ~0.2 s: the source is fetched meanwhile
+                tree = job_tree(workspace(), script, task.environment(), secrets)
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -195,8 +209,17 @@ class DockerExecutor:
         except (docker.errors.APIError, OSError) as exc:
             reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)
             return ExecutionResult(None, f"docker: {reason}")
-        finally:
-            self._remove(container)
+
+    def _container_for(self, task: JobTask, image_id: str) -> tuple[Container, bool]:
+        """The job's container and whether it runs already: the runner's spare of the
+        image when there is one, else a new one, created (not started) under the
+        job's container name."""
+        live = self._remove_leftovers(task.image, image_id)
+        spare = self.spares.take(live, task.image, image_id, task.job_id)
+        if spare is not None:
+            return spare, True
+        name = job_container_name(self.owner, task.job_id)
+        return create_job_container(self.client, task.image, name, self.owner.labels()), False
 
     def _follow(
         self,
@@ -236,49 +259,57 @@ class DockerExecutor:
             return ExecutionResult(exit_code, reason, kind)
         return ExecutionResult(exit_code)
 
-    def _ensure_image(self, image: str) -> str | None:
+    def _ensure_image(self, image: str) -> tuple[str | None, str | None]:
+        """The image's id (pulled if missing), or None and why it cannot be had."""
         try:
-            self.client.images.get(image)
-            return None
+            return self.client.images.get(image).id, None
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as exc:
             raise ExternalError(f"docker engine: {exc.explanation}") from exc
         try:
-            self.client.images.pull(image)
-            return None
+            return self.client.images.pull(image).id, None
         except docker.errors.APIError as exc:
-            return f"image {image} is not on this runner and could not be pulled: {exc.explanation}"
+            reason = f"could not be pulled: {exc.explanation}"
+            return None, f"image {image} is not on this runner and {reason}"
 
-    def _remove_leftovers(self) -> None:
-        """Containers earlier jobs of this runner left, their engine gone before they
-        could be removed. A runner runs one job at a time, so none of them is live."""
-        try:
-            removed = self.reap()
-        except ExternalError as exc:
-            log.warning("containers earlier jobs left stay for now: %s", exc)
-            return
-        if removed:
-            log.warning("removed %d containers earlier jobs left behind", removed)
+    def _remove_leftovers(self, image: str, image_id: str) -> list[Listed]:
+        """Remove what earlier jobs of this runner left (their engine gone before they
+        could be removed; a runner runs one job at a time, so none of them is live) and
+        the spares nothing will take (``Spares.stale``); return the rest."""
+        listed = list_owned(self.client, self.owner)
+        stale = self.spares.stale(listed, image, image_id)
+        for container in stale:
+            try:
+                self._remove(container.id)
+            except ExternalError as exc:
+                log.warning("%s stays for now: %s", container.name, exc)
+        left_by_jobs = sum(1 for container in stale if container.spare_of is None)
+        if left_by_jobs:
+            log.warning("removed %d containers earlier jobs left behind", left_by_jobs)
+        return [container for container in listed if container not in stale]
 
-    def _remove(self, container: Container) -> None:
+    def _remove(self, container_id: str) -> None:
         try:
-            container.remove(force=True, v=True)
+            self.client.api.remove_container(container_id, force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            raise ExternalError(f"could not remove container {container.short_id}") from exc
+            raise ExternalError(f"could not remove container {container_id[:12]}") from exc
         except ENGINE_UNREACHABLE as exc:
             # Nothing to wait for here: the next job's start removes it (reap).
-            log.warning("container %s stays for now: %s", container.short_id, exc)
+            log.warning("container %s stays for now: %s", container_id[:12], exc)
 
     def reap(self, job_id: int | None = None) -> int:
-        """Remove containers a previous life of this runner left behind (or those of
-        one job, whose process died)."""
-        labels = self.owner.label_filters()
-        if job_id is not None:
-            labels.append(f"{LABEL_JOB}={job_id}")
-        leftovers = self.client.containers.list(all=True, filters={"label": labels})
+        """Remove every container a previous life of this runner left behind, spares
+        included (or the container of one job, whose process died: made for it or a
+        spare it took, found by its name either way)."""
+        name = None if job_id is None else job_container_name(self.owner, job_id)
+        leftovers = list_owned(self.client, self.owner, name)
         for container in leftovers:
-            self._remove(container)
+            self._remove(container.id)
         return len(leftovers)
+
+    def remove_spares(self) -> int:
+        """Remove the runner's spares (the runner stops); how many there were."""
+        return self.spares.remove_all()

@@ -1,12 +1,17 @@
 """What a job's container receives on its stdin: one tar stream holding the
-workspace, the job's script and its secrets, and the command that unpacks it.
+workspace, the job's script and its environment (variables and secrets), and the
+command that unpacks it.
 
-Secrets travel in the stream, not in the container's configuration: the environment
-given to ``docker create`` is kept with the container and shown in clear by
-``docker inspect`` for as long as the container exists. The unpack command reads the
-secrets' file into the environment of the shell that runs the script, and deletes it
-before the script starts: the script sees each secret as an ordinary variable, and
-no file in the container holds it.
+The environment travels in the stream, not in the container's configuration, for
+two reasons. Secrets: the environment given to ``docker create`` is kept with the
+container and shown in clear by ``docker inspect`` for as long as the container
+exists. Pre-started containers (``runners.spares``): a container is created and
+started before anyone knows which job it will run, so everything of the job must
+arrive after the start. The unpack command reads the environment's file into the
+shell that runs the script, and deletes it before the script starts: the script
+sees each value as an ordinary variable, and no file in the container holds it.
+A container made by this command runs nothing until the tar arrives: it blocks on
+its stdin, and a stream that lacks the environment's file runs no script.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from pipelines.errors import InvalidInput
 
 WORKSPACE = "/workspace"
 SCRIPT_PATH = "/shipway/script.sh"
-SECRETS_PATH = "/shipway/secrets.sh"
-# What the container runs: unpack the tar arriving on stdin, take in the secrets and
-# delete their file, then run the job's script with stdin closed, so a script never
+ENVIRONMENT_PATH = "/shipway/environment.sh"
+# What the container runs: unpack the tar arriving on stdin, take in the environment
+# and delete its file, then run the job's script with stdin closed, so a script never
 # reads the tar's padding.
 UNPACK_AND_RUN = (
     "command -v tar >/dev/null || { echo 'shipway: the image has no tar' >&2; exit 127; }; "
-    f"tar -xf - -C / && . {SECRETS_PATH} && rm -f {SECRETS_PATH} "
+    f"tar -xf - -C / && . {ENVIRONMENT_PATH} && rm -f {ENVIRONMENT_PATH} "
     f"&& exec /bin/sh {SCRIPT_PATH} </dev/null"
 )
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -46,26 +51,30 @@ def render_script(lines: tuple[str, ...]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_secrets(secrets: Mapping[str, str]) -> str:
-    """Shell that exports each secret. Each value is single-quoted (``shlex.quote``),
+def render_exports(variables: Mapping[str, str]) -> str:
+    """Shell that exports each variable. Each value is single-quoted (``shlex.quote``),
     so quotes, ``$``, backslashes, newlines and spaces arrive as they are; each name
     is checked, since it becomes a word of the shell."""
     lines = []
-    for name, value in sorted(secrets.items()):
+    for name, value in sorted(variables.items()):
         if not _VARIABLE_NAME.fullmatch(name):
-            raise InvalidInput(f"{name!r} cannot name an environment variable", "secrets")
+            raise InvalidInput(f"{name!r} cannot name an environment variable", "environment")
         lines.append(f"export {name}={shlex.quote(value)}\n")
     return "".join(lines)
 
 
-def job_tree(workspace: bytes, script: str, secrets: Mapping[str, str]) -> bytes:
+def job_tree(
+    workspace: bytes, script: str, environment: Mapping[str, str], secrets: Mapping[str, str]
+) -> bytes:
     """What the container unpacks at ``/``: the workspace (paths under
-    ``workspace/``), the script and the secrets (readable by its user only)."""
+    ``workspace/``), the script, and the environment with the secrets (a file
+    readable by its user only; a secret wins over a variable of the same name)."""
+    exports = render_exports({**environment, **secrets})
     return with_files(
         workspace,
         {
             SCRIPT_PATH.lstrip("/"): (script.encode(), 0o755),
-            SECRETS_PATH.lstrip("/"): (render_secrets(secrets).encode(), 0o600),
+            ENVIRONMENT_PATH.lstrip("/"): (exports.encode(), 0o600),
         },
     )
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import InvalidInput
-from runners.executor import ContainerOwner
+from runners.job_containers import ContainerOwner
 from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
 from runners.reporting import DEFAULT_PATIENCE_SECONDS, ServerClient
+from runners.spares import DEFAULT_SPARE_IMAGES
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 
@@ -41,6 +42,9 @@ class RunnerSettings:
     # How long a push, a release's pull or a release's traffic step waits for the
     # registry or etcd to answer again before it fails, naming which is away.
     outage_patience_seconds: int = DEFAULT_OUTAGE_PATIENCE_SECONDS
+    # How many images the runner keeps a pre-started container of, for its next job
+    # of each (``runners.spares``): the images its latest jobs used. 0: none.
+    spare_images: int = DEFAULT_SPARE_IMAGES
 
     @property
     def owner(self) -> ContainerOwner:
@@ -73,6 +77,7 @@ class RunnerSettings:
             outage_patience_seconds=_seconds(
                 env, "SHIPWAY_OUTAGE_PATIENCE", DEFAULT_OUTAGE_PATIENCE_SECONDS
             ),
+            spare_images=_count(env, "SHIPWAY_SPARE_IMAGES", DEFAULT_SPARE_IMAGES),
         )
 
     def server_client(self) -> ServerClient:
@@ -90,6 +95,15 @@ def _seconds(env: Mapping[str, str], key: str, default: int) -> int:
     if value <= 0:
         raise InvalidInput(f"{key} must be above 0", key)
     return value
+
+
+def _count(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidInput(f"{key} must be a whole number, 0 or more, not {raw!r}", key)
+    return int(raw)
 
 
 def installation_of(state_folder: Path) -> str:

@@ -85,6 +85,7 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
         warm_up()  # made once here, inherited by every job's forked process
         return supervisor.serve(burst=burst)
     finally:
+        _remove_spares(settings)
         operations.stop()
         heartbeat.stop()
         engine.stop()
@@ -92,7 +93,8 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
 
 
 def _remove_leftovers(settings: RunnerSettings) -> None:
-    """The containers an earlier run of this runner left (killed mid-job, say)."""
+    """The containers an earlier run of this runner left (killed mid-job, say), its
+    spares included: one may run an older runner's command."""
     try:
         client = docker_client()
         try:
@@ -105,3 +107,19 @@ def _remove_leftovers(settings: RunnerSettings) -> None:
         return
     if reaped:
         log.warning("removed %d containers left by an earlier run of %s", reaped, settings.name)
+
+
+def _remove_spares(settings: RunnerSettings) -> None:
+    """The runner's pre-started containers, as it stops (no job runs then: a warm stop
+    waited for it, a cold one killed it and removed its container)."""
+    try:
+        client = docker_client()
+        try:
+            removed = DockerExecutor(client, settings.owner).remove_spares()
+        finally:
+            client.close()
+    except (ExternalError, docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
+        log.warning("the spares of %s stay until it starts again: %s", settings.name, exc)
+        return
+    if removed:
+        log.info("removed %d pre-started containers of %s", removed, settings.name)

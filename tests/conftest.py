@@ -17,7 +17,7 @@ import redis
 import sqlalchemy as sa
 
 from runners.base_images import ensure_busybox
-from runners.executor import ContainerOwner
+from runners.job_containers import ContainerOwner
 from runners.tool_images import ensure_scanners
 from server.store import Store
 from tests.support.etcd import EtcdServer, running_etcd

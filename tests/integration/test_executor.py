@@ -13,7 +13,8 @@ from docker.models.containers import Container
 
 from pipelines.model import GitRef, JobTask, RefKind
 from pipelines.status import FailureKind
-from runners.executor import LABEL_RUNNER, ContainerOwner, DockerExecutor, ExecutionResult
+from runners.executor import DockerExecutor, ExecutionResult
+from runners.job_containers import LABEL_RUNNER, ContainerOwner
 
 pytestmark = pytest.mark.docker
 
@@ -51,11 +52,14 @@ def run(
     cancel: threading.Event | None = None,
     collect_globs: tuple[str, ...] | list[str] = (),
 ) -> tuple[ExecutionResult, str]:
+    """Run the job as a task does, closing the executor after (where a task reports
+    the result first)."""
     output: list[bytes] = []
     tree = workspace({"README": "read me\n"})
-    result = executor.run(
-        job, lambda: tree, output.append, cancel or threading.Event(), collect_globs
-    )
+    with executor:
+        result = executor.run(
+            job, lambda: tree, output.append, cancel or threading.Event(), collect_globs
+        )
     return result, b"".join(output).decode()
 
 

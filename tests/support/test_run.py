@@ -13,7 +13,7 @@ import uuid
 
 import docker
 
-from runners.executor import LABEL_INSTALLATION, LABEL_JOB
+from runners.job_containers import JOB_PREFIX, LABEL_INSTALLATION, LABEL_RUNNER
 
 RUN_ID = f"t{uuid.uuid4().hex[:7]}"  # a letter first: it starts project names
 LABEL = LABEL_INSTALLATION
@@ -26,13 +26,15 @@ def unique_name(kind: str = "") -> str:
 
 
 def job_containers(job_id: int) -> dict[str, str | list[str] | bool]:
-    """Docker's filter for the containers of one job of this run: job numbers start
-    at 1 in every installation's database, so the job label alone is not enough."""
-    return {"label": [f"{LABEL_JOB}={job_id}", f"{LABEL}={RUN_ID}"]}
+    """Docker's filter for the container of one job of this run, made for it or a
+    pre-started one it took (either is named after the job): job numbers start at 1
+    in every installation's database, so the name alone is not enough."""
+    return {"label": [f"{LABEL}={RUN_ID}"], "name": f"^/{JOB_PREFIX}{job_id}-"}
 
 
 def remove_job_containers(client: docker.DockerClient) -> None:
-    """Remove every job container of this run, running or not."""
-    mine = [LABEL_JOB, f"{LABEL}={RUN_ID}"]
+    """Remove every job container of this run, running or not, and every runner's
+    pre-started containers."""
+    mine = [LABEL_RUNNER, f"{LABEL}={RUN_ID}"]
     for container in client.containers.list(all=True, filters={"label": mine}):
         container.remove(force=True)
