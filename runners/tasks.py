@@ -122,11 +122,16 @@ def _execute(
     say(f"Running on {settings.name}\n")
     say(f"Fetching {task.sha[:12]} of {task.project}; executing in {task.image}\n")
     try:
-        return executor.run(
+        result = executor.run(
             task, source.result, shipper.write, canceled, junit_globs(task), secrets
         )
     except (ShipwayError, docker.errors.DockerException) as exc:
         return ExecutionResult(None, str(exc))
+    # Said before the report, which waits for a server that may be away: its container
+    # stays until the report is done.
+    ended = f"exit code {result.exit_code}" if result.exit_code is not None else "no exit code"
+    log.info("job %s: its script ended (%s) and all its output was read", task.job_id, ended)
+    return result
 
 
 def _build_image(
