@@ -14,6 +14,7 @@ server's quick questions, such as an instance's logs, while a job runs (see
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -25,7 +26,7 @@ from rq.job import Job as RqJob
 import runners.tasks  # noqa: F401  (imported before forking: children start warm)
 from pipelines.errors import ExternalError
 from pipelines.model import job_id_of
-from runners.engine import engine_watch
+from runners.engine import engine_watch, ping_engine
 from runners.executor import ENGINE_UNREACHABLE, DockerExecutor, docker_client
 from runners.heartbeat import Heartbeat
 from runners.operations import OperationsListener
@@ -83,6 +84,8 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
             return False
         _remove_leftovers(settings)
         warm_up()  # made once here, inherited by every job's forked process
+        with contextlib.suppress(ExternalError):
+            ping_engine()  # and the engine's API version (runners.engine), likewise
         return supervisor.serve(burst=burst)
     finally:
         _remove_spares(settings)
