@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets as secrets_module
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 import docker
 import docker.errors
@@ -191,7 +193,8 @@ class DockerExecutor:
             try:
                 if not started:
                     container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = job_tree(workspace(), script, task.environment(), secrets)
+                end_mark = secrets_module.token_hex(16)
+                tree = job_tree(workspace(), script, task.environment(), secrets, end_mark)
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -200,7 +203,7 @@ class DockerExecutor:
             finally:
                 attached.close()
                 stdin.close()
-            result = self._follow(container, task.timeout_seconds, on_output, cancel)
+            result = self._follow(container, task.timeout_seconds, on_output, cancel, end_mark)
             if collect_globs and result.failure_reason != "canceled":
                 result = replace(result, reports=collect(container, list(collect_globs)))
             return result
@@ -227,7 +230,11 @@ class DockerExecutor:
         timeout_seconds: int,
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
+        end_mark: str,
     ) -> ExecutionResult:
+        """Stream the output until the script said how it ended (its end mark's line,
+        kept out of the log) or, failing that, the container ended; stop it on cancel
+        or timeout."""
         stopped_because: list[tuple[str, FailureKind | None]] = []
         done = threading.Event()
 
@@ -248,9 +255,9 @@ class DockerExecutor:
         guard = threading.Thread(target=watchdog, name=f"watchdog-{container.short_id}")
         guard.start()
         try:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                on_output(chunk)
-            exit_code = int(container.wait()["StatusCode"])
+            exit_code = self._stream_output(container, on_output, end_mark)
+            if exit_code is None:  # it never said: killed, say, or no tar in the image
+                exit_code = int(container.wait()["StatusCode"])
         finally:
             done.set()
             guard.join()
@@ -258,6 +265,37 @@ class DockerExecutor:
             reason, kind = stopped_because[0]
             return ExecutionResult(exit_code, reason, kind)
         return ExecutionResult(exit_code)
+
+    @staticmethod
+    def _stream_output(
+        container: Container, on_output: Callable[[bytes], None], end_mark: str
+    ) -> int | None:
+        """Pass the container's output on until the end mark's lines of both streams
+        arrived (each a line of its own, which a partial last line of the script may
+        precede within the same chunk); the exit code they give, or None when the
+        output ended without them."""
+        unseen = {f"{end_mark} {stream} ".encode() for stream in ("out", "err")}
+        code: int | None = None
+        output = container.logs(stream=True, follow=True, stdout=True, stderr=True)
+        try:
+            for chunk in output:
+                for mark in unseen:
+                    before, found, rest = chunk.partition(mark)
+                    said = rest.removesuffix(b"\n")
+                    if found and said.isdigit():
+                        unseen.discard(mark)
+                        code, chunk = int(said), before
+                        break
+                if chunk:
+                    on_output(chunk)
+                if not unseen:
+                    return code
+        finally:
+            # The response, not the stream: the SDK's close() of the stream shuts its
+            # socket but leaves the response's file open (a ResourceWarning), and it
+            # offers no other way to end a stream early.
+            cast(Any, output)._response.close()
+        return None
 
     def _ensure_image(self, image: str) -> tuple[str | None, str | None]:
         """The image's id (pulled if missing), or None and why it cannot be had."""
