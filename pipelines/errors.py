@@ -5,14 +5,15 @@
     │   ├── PayloadError      a webhook or API body is malformed or misses a field
     │   └── SpecError         the pipeline file is invalid; names the line and the key
     ├── Unauthorized          a token is missing or wrong
+    ├── Forbidden             the caller is known but their roles do not allow it
     ├── NotFound              a project, pipeline or job does not exist
     ├── Conflict              the request is valid but the current state forbids it
     │   └── IllegalTransition a status change the transition table does not allow
     └── ExternalError         git, Docker, Redis or the server failed; raised at the
                               boundary with ``raise ... from exc``
 
-The server maps InvalidInput to 400, Unauthorized to 401, NotFound to 404 and
-Conflict to 409.
+The server maps InvalidInput to 400, Unauthorized to 401, Forbidden to 403,
+NotFound to 404 and Conflict to 409.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class SpecError(InvalidInput):
 
 class Unauthorized(ShipwayError):
     """A token is missing or does not match."""
+
+
+class Forbidden(ShipwayError):
+    """The caller is who they say, but none of their roles allows this."""
 
 
 class NotFound(ShipwayError):

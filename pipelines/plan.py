@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.cache_spec import cache_settings, caches_of
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.events import MERGE_REQUEST
 from pipelines.model import GitRef, RefKind
@@ -86,6 +87,8 @@ def plan_jobs(spec: PipelineSpec, context: PipelineContext | None = None) -> lis
 
 def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
     settings = _SETTINGS[job.kind](job)
+    if job.kind is JobKind.SCRIPT:
+        settings = _with_caches(spec, job, settings)
     if job.kind is JobKind.IMAGE:
         # An image job runs in no image of its own; its column names what it builds from.
         image = _built_from(job)
@@ -123,6 +126,17 @@ def _script_settings(job: JobSpec) -> dict[str, Any] | None:
     if job.reports is None:
         return None
     return {"reports": {"junit": list(job.reports.junit)}}
+
+
+def _with_caches(
+    spec: PipelineSpec, job: JobSpec, settings: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The job's caches, or the file's when it sets none (``cache: []`` sets none)."""
+    setting = job.cache if "cache" in job.model_fields_set else spec.cache
+    caches = caches_of(setting)
+    if not caches:
+        return settings
+    return {**(settings or {}), "caches": cache_settings(caches)}
 
 
 def _image_settings(job: JobSpec) -> dict[str, Any]:

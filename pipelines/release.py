@@ -1,9 +1,11 @@
 """Releases (L1, L2, L8): an image rolled out to an environment, batch by batch.
 
+    awaiting_approval --approvals complete--> running     (a protected environment)
+    awaiting_approval --rejected--> failed (for good)
     running --batch done, pause wanted--> paused --resume--> running
     running --last batch done--> success
     running --an instance failed--> failed --retry failed instances--> running
-    paused/running --close--> failed (for good)
+    paused/running/awaiting_approval --close--> failed (for good)
 
 A release is ``running`` while a batch is in flight or ready to go; the engine hands
 one batch at a time to a runner serving the environment's queue. Each instance goes
@@ -22,6 +24,7 @@ from pipelines.rollout import PauseMode
 
 
 class ReleaseStatus(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"  # to a protected environment: nothing ran yet
     RUNNING = "running"
     PAUSED = "paused"  # waits for a person to resume it
     SUCCESS = "success"  # every instance runs the new version, healthy
@@ -29,10 +32,15 @@ class ReleaseStatus(StrEnum):
 
     @property
     def is_active(self) -> bool:
-        return self in (ReleaseStatus.RUNNING, ReleaseStatus.PAUSED)
+        return self in (
+            ReleaseStatus.AWAITING_APPROVAL,
+            ReleaseStatus.RUNNING,
+            ReleaseStatus.PAUSED,
+        )
 
 
 RELEASE_TRANSITIONS: dict[ReleaseStatus, frozenset[ReleaseStatus]] = {
+    ReleaseStatus.AWAITING_APPROVAL: frozenset({ReleaseStatus.RUNNING, ReleaseStatus.FAILED}),
     ReleaseStatus.RUNNING: frozenset(
         {ReleaseStatus.PAUSED, ReleaseStatus.SUCCESS, ReleaseStatus.FAILED}
     ),
@@ -53,6 +61,7 @@ class ReleaseKind(StrEnum):
     RELEASE = "release"  # a version ordered by a person or a deploy job
     ROLLBACK = "rollback"  # a version released successfully before, again (L4)
     RESTART = "restart"  # the current version, every instance replaced again (L9)
+    PROMOTION = "promotion"  # the digest another environment runs (P2)
 
 
 class InstanceStatus(StrEnum):

@@ -3,6 +3,7 @@
     image: shipway/busybox:1          # default image of every job
     stages: [build, test, deploy]     # order of the stages (this is the default)
     variables: {GREETING: hello}      # variables of every job
+    cache: {key: {files: [requirements.lock]}, paths: [.venv]}  # script jobs keep these
     jobs:
       compile:
         stage: build
@@ -44,6 +45,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipelines.cache_spec import CacheSetting, check_cache_setting
 from pipelines.errors import SpecError, SpecIssue
 from pipelines.image_spec import (
     LayersSpec,
@@ -83,6 +85,7 @@ class JobSpec(BaseModel):
     image: str | None = None
     script: Script | None = None
     reports: ReportsSpec | None = None  # kind script: test reports it writes
+    cache: CacheSetting | None = None  # kind script: kept between pipelines (cache_spec)
     layers: LayersSpec | None = None  # kind image: the three layers
     dockerfile: str | None = None  # kind image: or the repository's own Dockerfile
     context: str | None = None  # kind image: the build context of that Dockerfile
@@ -105,6 +108,7 @@ class JobSpec(BaseModel):
     queue: str = "build"
 
     _variables = field_validator("variables")(check_variables)
+    _cache = field_validator("cache")(check_cache_setting)
 
     @field_validator("secrets")
     @classmethod
@@ -141,9 +145,11 @@ class PipelineSpec(BaseModel):
     stages: list[str] = Field(default_factory=lambda: list(DEFAULT_STAGES), min_length=1)
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     timeout: Duration = DEFAULT_TIMEOUT_SECONDS
+    cache: CacheSetting | None = None  # of every script job that sets none
     jobs: dict[str, JobSpec] = Field(min_length=1)
 
     _variables = field_validator("variables")(check_variables)
+    _cache = field_validator("cache")(check_cache_setting)
 
     @field_validator("stages")
     @classmethod
@@ -236,7 +242,7 @@ _SCAN_KEYS = ("analysers", "paths", "gate")
 _KIND_KEYS = {
     JobKind.IMAGE: _IMAGE_KEYS,
     JobKind.SCAN: _SCAN_KEYS,
-    JobKind.SCRIPT: ("reports",),
+    JobKind.SCRIPT: ("reports", "cache"),
     JobKind.DEPLOY: ("release", "image_job"),
 }
 

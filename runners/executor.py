@@ -114,10 +114,18 @@ class DockerExecutor:
     runner's next job (``spare_images``: how many images keep a spare; 0: none)."""
 
     def __init__(
-        self, client: docker.DockerClient, owner: ContainerOwner, spare_images: int = 0
+        self,
+        client: docker.DockerClient,
+        owner: ContainerOwner,
+        after_script: Callable[[Container, ExecutionResult], None] | None = None,
+        spare_images: int = 0,
     ) -> None:
         self.client = client
         self.owner = owner
+        # Called with the container once the script ended, before it is removed,
+        # unless the job was canceled: dependency caches are saved there
+        # (runners.caches).
+        self.after_script = after_script
         self.spares = Spares(client, owner, spare_images)
         self._ran: list[Container] = []  # removed by close()
         self._next_spare: tuple[str, str] | None = None  # image and its id, for close()
@@ -206,6 +214,8 @@ class DockerExecutor:
             result = self._follow(container, task.timeout_seconds, on_output, cancel, end_mark)
             if collect_globs and result.failure_reason != "canceled":
                 result = replace(result, reports=collect(container, list(collect_globs)))
+            if self.after_script is not None and result.failure_reason != "canceled":
+                self.after_script(container, result)
             return result
         except ENGINE_UNREACHABLE:
             raise  # said by run()

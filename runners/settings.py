@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import InvalidInput
+from runners.cache_store import DEFAULT_MAX_BYTES, DEFAULT_TOTAL_BYTES, CacheStore
 from runners.job_containers import ContainerOwner
 from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
 from runners.reporting import DEFAULT_PATIENCE_SECONDS, ServerClient
@@ -42,6 +43,10 @@ class RunnerSettings:
     # How long a push, a release's pull or a release's traffic step waits for the
     # registry or etcd to answer again before it fails, naming which is away.
     outage_patience_seconds: int = DEFAULT_OUTAGE_PATIENCE_SECONDS
+    # Dependency caches (runners.cache_store): the most one may hold, and all of them
+    # on this runner before the least recently used are removed.
+    cache_max_bytes: int = DEFAULT_MAX_BYTES
+    caches_total_bytes: int = DEFAULT_TOTAL_BYTES
     # How many images the runner keeps a pre-started container of, for its next job
     # of each (``runners.spares``): the images its latest jobs used. 0: none.
     spare_images: int = DEFAULT_SPARE_IMAGES
@@ -77,21 +82,35 @@ class RunnerSettings:
             outage_patience_seconds=_seconds(
                 env, "SHIPWAY_OUTAGE_PATIENCE", DEFAULT_OUTAGE_PATIENCE_SECONDS
             ),
+            cache_max_bytes=_megabytes(env, "SHIPWAY_CACHE_MAX_MB", DEFAULT_MAX_BYTES),
+            caches_total_bytes=_megabytes(env, "SHIPWAY_CACHES_TOTAL_MB", DEFAULT_TOTAL_BYTES),
             spare_images=_count(env, "SHIPWAY_SPARE_IMAGES", DEFAULT_SPARE_IMAGES),
         )
 
     def server_client(self) -> ServerClient:
         return ServerClient(self.server_url, self.runner_token, self.report_patience_seconds)
 
+    def cache_store(self) -> CacheStore:
+        """Dependency caches live in the runner's state folder, beside its mirrors."""
+        return CacheStore(self.cache_dir / "caches", self.cache_max_bytes, self.caches_total_bytes)
+
 
 def _seconds(env: Mapping[str, str], key: str, default: int) -> int:
+    return _whole_number(env, key, default, "seconds")
+
+
+def _megabytes(env: Mapping[str, str], key: str, default_bytes: int) -> int:
+    return _whole_number(env, key, default_bytes // 1_048_576, "megabytes") * 1_048_576
+
+
+def _whole_number(env: Mapping[str, str], key: str, default: int, unit: str) -> int:
     raw = env.get(key)
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidInput(f"{key} must be a whole number of seconds, not {raw!r}", key) from None
+        raise InvalidInput(f"{key} must be a whole number of {unit}, not {raw!r}", key) from None
     if value <= 0:
         raise InvalidInput(f"{key} must be above 0", key)
     return value

@@ -15,6 +15,7 @@ from pipelines.errors import Conflict, ExternalError, InvalidInput, ShipwayError
 from pipelines.model import JobTask
 from pipelines.release import InstanceOutcome
 from pipelines.status import FailureKind
+from runners.caches import JobCaches
 from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.discovery.traffic import EtcdTraffic, bridge_gateway
 from runners.engine import engine_client, ping_engine
@@ -77,7 +78,12 @@ def _run_and_report(
     # Secrets reach the job's script as environment variables, by way of its
     # container's stdin (runners.job_files); the task in the queue never holds them,
     # and neither does the container's configuration.
-    with DockerExecutor(client, settings.owner, settings.spare_images) as executor:
+    scripted = source is not None and task.kind not in ("image", "scan")
+    caches = (
+        JobCaches.of_task(settings.cache_store(), task, shipper.write_text) if scripted else None
+    )
+    after_script = caches.save if caches is not None else None
+    with DockerExecutor(client, settings.owner, after_script, settings.spare_images) as executor:
         # Closed once the result is reported: the container is removed, and the next
         # job's spare started, after the report, since the pusher waits for the result.
         try:
@@ -86,7 +92,9 @@ def _run_and_report(
             elif task.kind == "scan":
                 result = _scan(settings, task, secrets, shipper, canceled, server, executor, source)
             else:
-                result = _execute(settings, task, secrets, shipper, canceled, executor, source)
+                result = _execute(
+                    settings, task, secrets, shipper, canceled, executor, source, caches
+                )
                 result = _upload_reports(task, result, shipper, server)
             _say_result(shipper, result)
         finally:
@@ -117,14 +125,18 @@ def _execute(
     canceled: threading.Event,
     executor: DockerExecutor,
     source: Future[bytes],
+    caches: JobCaches | None,
 ) -> ExecutionResult:
     say = shipper.write_text
     say(f"Running on {settings.name}\n")
     say(f"Fetching {task.sha[:12]} of {task.project}; executing in {task.image}\n")
+
+    def workspace() -> bytes:
+        tree = source.result()
+        return caches.restore(tree) if caches is not None else tree
+
     try:
-        result = executor.run(
-            task, source.result, shipper.write, canceled, junit_globs(task), secrets
-        )
+        result = executor.run(task, workspace, shipper.write, canceled, junit_globs(task), secrets)
     except (ShipwayError, docker.errors.DockerException) as exc:
         return ExecutionResult(None, str(exc))
     # Said before the report, which waits for a server that may be away: its container

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import redis
 import sqlalchemy as sa
@@ -19,6 +20,8 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import ShipwayError
 from runners.git_mirror import GitMirrors
+from server import openapi
+from server.access import Endpoint, public
 from server.dependencies import DependencyBoard
 from server.discovery import EtcdWeights
 from server.engine import Engine
@@ -59,6 +62,18 @@ def _redis(url: str) -> redis.Redis:
     )
 
 
+def _openapi_endpoint(table: list[Any]) -> Endpoint:
+    """``GET /openapi.json``: the API described (X2), made once, from the routes."""
+    made: list[dict[str, Any]] = []
+
+    async def openapi_json(request: Request) -> JSONResponse:
+        if not made:
+            made.append(openapi.document([*table, public("/openapi.json", openapi_json)]))
+        return JSONResponse(made[0])
+
+    return openapi_json
+
+
 def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,8 +109,9 @@ def create_app(settings: Settings) -> Starlette:
             connection.close()
             store.close()
 
+    served = [*routes, public("/openapi.json", _openapi_endpoint(routes))]
     return Starlette(
-        routes=routes,
+        routes=served,
         lifespan=lifespan,
         exception_handlers={
             ShipwayError: handle_shipway_error,

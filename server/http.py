@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 
 from pipelines.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadError,
@@ -24,6 +25,7 @@ from pipelines.errors import (
 from server.json_body import decode_json_object
 
 Model = TypeVar("Model", bound=BaseModel)
+BODY_SCOPE = "shipway.body"  # the body model a route declares (server/access.py)
 
 
 class TooLarge(InvalidInput):
@@ -37,6 +39,8 @@ def status_code_for(exc: ShipwayError) -> int:
         return 400
     if isinstance(exc, Unauthorized):
         return 401
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, NotFound):
         return 404
     if isinstance(exc, Conflict):
@@ -62,12 +66,17 @@ async def handle_shipway_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(exc)
 
 
-def check_bearer(request: Request, expected: str, what: str) -> None:
+def bearer_token(request: Request, what: str) -> str:
+    """The request's bearer token; Unauthorized when there is none."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(f"{what} token missing: send 'Authorization: Bearer <token>'")
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    return token.strip()
+
+
+def check_bearer(request: Request, expected: str, what: str) -> None:
+    if not hmac.compare_digest(bearer_token(request, what).encode(), expected.encode()):
         raise Unauthorized(f"{what} token is wrong")
 
 
@@ -92,6 +101,8 @@ async def parse_json(request: Request, model: type[Model], limit: int = 1024 * 1
     Every JSON body of the API goes through here: read within ``limit`` bytes, then
     decoded by :func:`server.json_body.decode_json_object` (UTF-8, depth, text,
     numbers), as webhooks are. An empty body is the empty object."""
+    declared = request.scope.get(BODY_SCOPE)
+    assert declared is model, f"{request.url.path} declares body {declared}, reads {model}"
     data = decode_json_object(await read_body(request, limit) or b"{}")
     try:
         return model.model_validate(data)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from confd import cli as confd_cli
 from pipelines.errors import ShipwayError
-from server.cli import commands, release_commands
+from server.cli import commands, release_commands, user_commands
 from server.cli.client import ApiClient, ApiError
 
 ApiCommand = Callable[[ApiClient, argparse.Namespace], int]
@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     config_show.set_defaults(api=release_commands.config_show)
 
     release_commands.add_parser(sub)
+    user_commands.add_parsers(sub)
 
     composed = sub.add_parser("compose", help="the compose file a release of an image would use")
     composed.add_argument("project")

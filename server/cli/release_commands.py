@@ -118,6 +118,85 @@ def release_action(api: ApiClient, args: Namespace) -> int:
     return 0
 
 
+def promote(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {"from": args.source, "to": args.target, "pause_mode": args.pause}
+    if args.batches:
+        body["batches"] = args.batches
+    made = api.post(f"/api/projects/{args.project}/promotions", body)
+    if args.json:
+        print_json(made)
+        return 0
+    print(
+        f"release {made['id']} of {made['image']} to {made['environment']}: {made['status']}"
+        f" ({made['reason']})"
+    )
+    return 0
+
+
+def verdict(api: ApiClient, args: Namespace) -> int:
+    """A tester's verdict on what the environment runs now."""
+    given = api.post(
+        f"/api/projects/{args.project}/environments/{args.environment}/verdicts",
+        {"passed": args.passed, "comment": args.message},
+    )
+    if args.json:
+        print_json(given)
+        return 0
+    word = "passed" if given["passed"] else "failed"
+    print(f"release {given['release_id']} ({given['image']}) {word} by {given['user']}")
+    return 0
+
+
+def release_decide(api: ApiClient, args: Namespace) -> int:
+    """``approve`` or ``reject`` a release awaiting approval."""
+    changed = api.post(
+        f"/api/releases/{args.release_id}/{args.release_command}", {"comment": args.message}
+    )
+    if args.json:
+        print_json(changed)
+        return 0
+    approval = changed.get("approval")
+    more = f", {approval['needed']} more approval(s) needed" if approval else ""
+    print(f"release {changed['id']}: {changed['status']}{more}")
+    return 0
+
+
+def protection_show(api: ApiClient, args: Namespace) -> int:
+    found = api.get(f"/api/projects/{args.project}/environments/{args.environment}/protection")
+    return _print_protection(found, args)
+
+
+def protection_set(api: ApiClient, args: Namespace) -> int:
+    body: dict[str, Any] = {"protected": not args.unprotected}
+    if not args.unprotected:
+        body |= {
+            "approvals": args.approvals,
+            "approver_role": args.role,
+            "self_approval": args.allow_self,
+            "valid_minutes": args.valid_for,
+            "verdict_from": args.verdict_from,
+        }
+    url = f"/api/projects/{args.project}/environments/{args.environment}/protection"
+    return _print_protection(api.put(url, body), args)
+
+
+def _print_protection(found: dict[str, Any], args: Namespace) -> int:
+    if args.json:
+        print_json(found)
+    elif not found["protected"]:
+        print(f"{args.environment}: not protected")
+    else:
+        valid = f", valid {found['valid_minutes']} min" if found["valid_minutes"] else ""
+        if found["verdict_from"]:
+            valid += f", after a pass of {found['verdict_from']}'s testers"
+        own = "may" if found["self_approval"] else "may not"
+        print(
+            f"{args.environment}: protected, {found['approvals']} approval(s) by "
+            f"{found['approver_role']}{valid}; who asked for a release {own} approve it"
+        )
+    return 0
+
+
 def release_list(api: ApiClient, args: Namespace) -> int:
     found = api.get(f"/api/projects/{args.project}/environments/{args.environment}/releases")
     if args.json:
@@ -185,7 +264,8 @@ def release_traffic(api: ApiClient, args: Namespace) -> int:
 
 
 def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
-    """``shipway release ...``: order a release, and steer it."""
+    """``shipway release ...`` (order a release, steer it, approve it),
+    ``shipway protection ...``, ``shipway promote`` and ``shipway verdict``."""
     released = sub.add_parser("release", help="release an image to an environment, and steer it")
     release_sub = released.add_subparsers(dest="release_command", required=True)
     ordered = release_sub.add_parser("create", help="order a release")
@@ -203,6 +283,13 @@ def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
     shown = release_sub.add_parser("show", help="a release, its instances and their steps")
     shown.add_argument("release_id", type=int)
     shown.set_defaults(api=release_show)
+    for verb, what in (("approve", "approve a release awaiting approval"), ("reject", "reject it")):
+        decided = release_sub.add_parser(verb, help=what)
+        decided.add_argument("release_id", type=int)
+        decided.add_argument(
+            "-m", "--message", default="", help="a comment (a rejection needs one)"
+        )
+        decided.set_defaults(api=release_decide)
     for action in ("pause", "resume", "close", "retry"):
         acted = release_sub.add_parser(action, help=f"{action} a release")
         acted.add_argument("release_id", type=int)
@@ -240,3 +327,41 @@ def add_parser(sub: _SubParsersAction[ArgumentParser]) -> None:
     history.add_argument("project")
     history.add_argument("environment")
     history.set_defaults(api=release_list)
+
+    protection = sub.add_parser("protection", help="who must approve releases to an environment")
+    protection_sub = protection.add_subparsers(dest="protection_command", required=True)
+    shown_protection = protection_sub.add_parser("show", help="how an environment is protected")
+    shown_protection.add_argument("project")
+    shown_protection.add_argument("environment")
+    shown_protection.set_defaults(api=protection_show)
+    protected = protection_sub.add_parser("set", help="protect an environment (administrators)")
+    protected.add_argument("project")
+    protected.add_argument("environment")
+    protected.add_argument("--approvals", type=int, default=1, help="how many people (default 1)")
+    protected.add_argument("--role", choices=["ops", "admin"], default="ops")
+    protected.add_argument("--allow-self", action="store_true", help="who asked may approve")
+    protected.add_argument("--valid-for", type=int, metavar="MINUTES", help="approvals expire")
+    protected.add_argument("--verdict-from", metavar="ENV", help="testers of ENV pass it first")
+    protected.add_argument(
+        "--unprotected", action="store_true", help="no approvals, even production"
+    )
+    protected.set_defaults(api=protection_set)
+
+    promoted = sub.add_parser("promote", help="release the digest one environment runs to another")
+    promoted.add_argument("project")
+    promoted.add_argument("--from", dest="source", default="staging")
+    promoted.add_argument("--to", dest="target", default="production")
+    promoted.add_argument("--batches", type=int, help="split the instances into N batches")
+    promoted.add_argument(
+        "--pause", choices=["after_first", "after_every", "never"], default="after_first"
+    )
+    promoted.set_defaults(api=promote)
+
+    judged = sub.add_parser("verdict", help="say whether what an environment runs passed tests")
+    judged.add_argument("project")
+    judged.add_argument("--environment", default="staging")
+    outcome = judged.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--pass", dest="passed", action="store_true")
+    outcome.add_argument("--fail", dest="passed", action="store_false")
+    judged.add_argument("-m", "--message", required=True, help="what was tested, what broke")
+    judged.set_defaults(api=verdict)

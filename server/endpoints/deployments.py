@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.errors import PayloadError
-from server.endpoints.projects import API_ACTOR
+from server.access import caller_of
 from server.http import read_body
 from server.json_body import decode_json_object
 from server.state import state_of
@@ -47,7 +47,7 @@ async def put_config(request: Request) -> JSONResponse:
         request.path_params["name"],
         request.path_params["environment"],
         data,
-        API_ACTOR,
+        caller_of(request).name,
     )
     return JSONResponse(_config_json(stored), status_code=201 if created else 200)
 

@@ -10,11 +10,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 
-from pipelines.errors import PayloadError
+from pipelines.errors import Forbidden, PayloadError
 from pipelines.junit import Counts
 from pipelines.liveness import is_online
 from pipelines.model import Job
+from pipelines.roles import Permission
 from pipelines.status import Status
+from server.access import caller_of
 from server.dependencies import REDIS
 from server.http import path_int, query_int
 from server.serialize import job_json, pipeline_json, runner_json
@@ -32,15 +34,20 @@ async def list_pipelines(request: Request) -> JSONResponse:
     state = state_of(request)
     limit = query_int(request, "limit", 50, 1, 500)
     project_id = None
+    caller = caller_of(request)
     if name := request.query_params.get("project"):
         project_id = (await run_in_threadpool(state.store.projects.by_name, name)).id
+        if not caller.may(Permission.READ, project_id):
+            raise Forbidden(f"{caller.name} may not read in project {name}")
     status = None
     if raw := request.query_params.get("status"):
         try:
             status = Status(raw)
         except ValueError:
             raise PayloadError(f"status must be one of {', '.join(Status)}", "status") from None
-    found = await run_in_threadpool(state.store.pipelines.recent, project_id, status, limit)
+    found = await run_in_threadpool(
+        state.store.pipelines.recent, project_id, status, limit, caller.readable()
+    )
     return JSONResponse([pipeline_json(pipeline) for pipeline in found])
 
 

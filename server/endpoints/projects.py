@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pipelines.model import GitRef, RefKind
+from server.access import caller_of
 from server.http import parse_json
 from server.serialize import pipeline_json, project_json
 from server.state import state_of
@@ -21,8 +22,6 @@ _NAME = r"^[a-z0-9][a-z0-9_.-]{0,99}$"
 # A glob of branch or tag names; a project lists a few.
 Glob = Annotated[str, Field(min_length=1, max_length=255)]
 MAX_GLOBS = 100
-# The API token belongs to the administrator; per-person tokens and roles come with U1.
-API_ACTOR = "admin"
 
 
 class ProjectIn(BaseModel):
@@ -86,7 +85,7 @@ async def create_project(request: Request) -> JSONResponse:
         body.supersede,
     )
     await run_in_threadpool(
-        state.store.audit.record, API_ACTOR, "project.create", "created", project.name
+        state.store.audit.record, caller_of(request).name, "project.create", "created", project.name
     )
     return JSONResponse(project_json(project), status_code=201)
 
@@ -94,7 +93,8 @@ async def create_project(request: Request) -> JSONResponse:
 async def list_projects(request: Request) -> JSONResponse:
     state = state_of(request)
     projects = await run_in_threadpool(state.store.projects.all)
-    return JSONResponse([project_json(project) for project in projects])
+    readable = caller_of(request).readable()
+    return JSONResponse([project_json(p) for p in projects if readable is None or p.id in readable])
 
 
 async def get_project(request: Request) -> JSONResponse:
@@ -112,7 +112,7 @@ async def trigger(request: Request) -> JSONResponse:
         state.sources,
         request.path_params["name"],
         body.ref(),
-        API_ACTOR,
+        caller_of(request).name,
     )
     state.engine.wake()
     return JSONResponse(pipeline_json(pipeline), status_code=201)
@@ -132,7 +132,7 @@ async def update_project(request: Request) -> JSONResponse:
     )
     await run_in_threadpool(
         state.store.audit.record,
-        API_ACTOR,
+        caller_of(request).name,
         "project.update",
         "updated",
         project.name,

@@ -14,13 +14,16 @@ from starlette.responses import JSONResponse
 
 from pipelines.release import Release
 from pipelines.rollout import Grouping, PauseMode
+from server import registry_check
+from server.access import caller_of
 from server.dependencies import REDIS
-from server.endpoints.projects import API_ACTOR
 from server.http import parse_json, path_int, query_int
 from server.state import state_of
 from server.store.tables import utcnow
+from server.usecases import promotion
 from server.usecases import release_operations as operations
 from server.usecases import releases as usecase
+from server.usecases.approvals import approval_state
 from server.usecases.waiting import release_waits
 
 
@@ -40,6 +43,15 @@ class RollbackIn(BaseModel):
     batches: int | None = Field(default=None, ge=1, le=100)
     grouping: Grouping | None = None
     pause_mode: PauseMode = PauseMode.NEVER
+
+
+class PromotionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: str = Field(alias="from", min_length=1, max_length=100)
+    target: str = Field(alias="to", min_length=1, max_length=100)
+    batches: int | None = Field(default=None, ge=1, le=100)
+    grouping: Grouping | None = None
+    pause_mode: PauseMode = PauseMode.AFTER_FIRST
 
 
 class RestartIn(BaseModel):
@@ -105,7 +117,7 @@ async def create(request: Request) -> JSONResponse:
             grouping=body.grouping,
             pause_mode=body.pause_mode,
             beta=body.beta,
-            actor=API_ACTOR,
+            actor=caller_of(request).name,
         )
     )
     state.engine.wake()
@@ -126,7 +138,30 @@ async def roll_back(request: Request) -> JSONResponse:
             batches=body.batches,
             grouping=body.grouping if body.batches is None else None,
             pause_mode=body.pause_mode,
-            actor=API_ACTOR,
+            actor=caller_of(request).name,
+        )
+    )
+    state.engine.wake()
+    return JSONResponse(release_json(release), status_code=201)
+
+
+async def promote(request: Request) -> JSONResponse:
+    """Release to ``to`` exactly the image digest ``from`` runs (P2): with ``to``'s own
+    configuration, awaiting approval when ``to`` is protected."""
+    state = state_of(request)
+    body = await parse_json(request, PromotionIn)
+    release = await run_in_threadpool(
+        functools.partial(
+            promotion.promote,
+            state.store,
+            registry_check.holds,
+            request.path_params["name"],
+            body.source,
+            body.target,
+            batches=body.batches,
+            grouping=None if body.batches else body.grouping or Grouping.TWO_GROUPS,
+            pause_mode=body.pause_mode,
+            actor=caller_of(request).name,
         )
     )
     state.engine.wake()
@@ -145,7 +180,7 @@ async def restart(request: Request) -> JSONResponse:
             batches=body.batches,
             grouping=body.grouping if body.batches is None else None,
             pause_mode=body.pause_mode,
-            actor=API_ACTOR,
+            actor=caller_of(request).name,
         )
     )
     state.engine.wake()
@@ -190,12 +225,22 @@ async def show(request: Request) -> JSONResponse:
     instances = await run_in_threadpool(state.store.releases.instances, release_id)
     down_since = state.engine.board.down_since(REDIS)
     waiting = await run_in_threadpool(release_waits, state.store, release, utcnow(), down_since)
-    return JSONResponse(release_json(release, instances, waiting))
+    body = release_json(release, instances, waiting)
+    approval = await run_in_threadpool(approval_state, state.store, release)
+    if approval is not None:
+        body["approval"] = {
+            "needed": approval.needed,
+            "approved_by": approval.approved_by,
+            "may_approve": approval.may_approve,
+        }
+    return JSONResponse(body)
 
 
 async def _act(request: Request, action: Any, *args: Any, even_share: bool = False) -> JSONResponse:
     state = state_of(request)
-    call = functools.partial(action, state.store, path_int(request, "release_id"), *args, API_ACTOR)
+    call = functools.partial(
+        action, state.store, path_int(request, "release_id"), *args, caller_of(request).name
+    )
     release = await run_in_threadpool(call)
     if even_share:  # it goes on, or ended: traffic weights set while paused are undone
         await run_in_threadpool(operations.clear_traffic_share, state.store, state.weights, release)
@@ -226,7 +271,7 @@ async def traffic(request: Request) -> JSONResponse:
         state.weights,
         release_id,
         body.new_share,
-        API_ACTOR,
+        caller_of(request).name,
     )
     return JSONResponse({"release_id": release_id, "new_share": body.new_share, "weights": chosen})
 

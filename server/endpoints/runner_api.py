@@ -1,6 +1,7 @@
 """The runners' side of the API: a runner reports start, output and end of a job.
 
-Authenticated with the runner token, by the route (server/access.py). Every call is
+Authenticated with the runner token, by the route (server/access.py): the shared one
+speaks for any runner, a runner's own only for that runner. Every call is
 safe to repeat: a start is taken once, an append names its offset, a finish already
 recorded is accepted.
 """
@@ -20,6 +21,7 @@ from pipelines.job_log import MAX_APPEND_BYTES
 from pipelines.model import BuiltImage
 from pipelines.release import InstanceStatus, ReleaseStatus
 from pipelines.status import FailureKind
+from server.access import speaks_for
 from server.http import BIGINT_MAX, INTEGER_MAX, parse_json, path_int, read_body
 from server.json_body import decode_json
 from server.serialize import image_json, job_json
@@ -75,6 +77,7 @@ class FinishIn(BaseModel):
 async def heartbeat(request: Request) -> JSONResponse:
     state = state_of(request)
     body = await parse_json(request, HeartbeatIn)
+    speaks_for(request, body.runner)
     runner = await run_in_threadpool(
         record_heartbeat,
         state.store,
@@ -91,6 +94,7 @@ async def heartbeat(request: Request) -> JSONResponse:
 async def start(request: Request) -> JSONResponse:
     state = state_of(request)
     body = await parse_json(request, StartIn)
+    speaks_for(request, body.runner)
     job, secrets = await run_in_threadpool(
         start_job, state.store, state.secret_box, path_int(request, "job_id"), body.runner
     )
@@ -196,6 +200,7 @@ async def release_instance(request: Request) -> JSONResponse:
 async def release_batch_start(request: Request) -> JSONResponse:
     state = state_of(request)
     body = await parse_json(request, BatchClaimIn)
+    speaks_for(request, body.runner)
     release = await run_in_threadpool(
         claim_batch,
         state.store,

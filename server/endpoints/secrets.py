@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.endpoints.projects import API_ACTOR
+from server.access import caller_of
 from server.http import parse_json
 from server.state import state_of
 from server.store.secrets import ANY_ENVIRONMENT
@@ -48,7 +48,7 @@ async def put_project_secret(request: Request) -> JSONResponse:
         name,
         body.value,
         body.environment,
-        API_ACTOR,
+        caller_of(request).name,
     )
     answer = {"name": name, "environment": body.environment, "created": created}
     return JSONResponse(answer, status_code=201 if created else 200)
@@ -63,6 +63,6 @@ async def delete_project_secret(request: Request) -> Response:
         request.path_params["name"],
         request.path_params["secret"],
         environment,
-        API_ACTOR,
+        caller_of(request).name,
     )
     return Response(status_code=204)

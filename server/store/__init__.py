@@ -20,10 +20,12 @@ from server.store.jobs import JobRepository
 from server.store.logs import LogRepository
 from server.store.pipelines import PipelineRepository
 from server.store.projects import ProjectRepository
+from server.store.protections import ProtectionRepository
 from server.store.releases import ReleaseRepository
 from server.store.runners import RunnerRepository
 from server.store.secrets import SecretRepository
 from server.store.stats import StatsRepository
+from server.store.users import RunnerTokenRepository, UserRepository
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Store:
     releases: ReleaseRepository
     gitlab_reports: GitLabReportRepository
     stats: StatsRepository
+    users: UserRepository
+    runner_tokens: RunnerTokenRepository
+    protections: ProtectionRepository
     audit: AuditLog
 
     @classmethod
@@ -64,6 +69,9 @@ class Store:
             releases=ReleaseRepository(engine),
             gitlab_reports=GitLabReportRepository(engine),
             stats=StatsRepository(engine),
+            users=UserRepository(engine),
+            runner_tokens=RunnerTokenRepository(engine),
+            protections=ProtectionRepository(engine),
             audit=AuditLog(engine),
         )
 

@@ -148,6 +148,18 @@ class ArtifactRepository:
             raise NotFound(f"artifact {artifact_id} does not exist")
         return _artifact(row), bytes(row.content)
 
+    def project_of(self, artifact_id: int) -> int:
+        query = (
+            sa.select(pipelines.c.project_id)
+            .join(artifacts, artifacts.c.pipeline_id == pipelines.c.id)
+            .where(artifacts.c.id == artifact_id)
+        )
+        with self.engine.begin() as conn:
+            project_id = conn.execute(query).scalar_one_or_none()
+        if project_id is None:
+            raise NotFound(f"artifact {artifact_id} does not exist")
+        return int(project_id)
+
     def cases_of_job(self, job_id: int) -> list[CaseResult]:
         query = sa.select(test_cases).where(test_cases.c.job_id == job_id)
         with self.engine.begin() as conn:

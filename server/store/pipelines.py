@@ -7,7 +7,7 @@ the pipeline the first delivery made instead of making a second.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,11 +179,18 @@ class PipelineRepository:
         return row_to_pipeline(row)
 
     def recent(
-        self, project_id: int | None = None, status: Status | None = None, limit: int = 50
+        self,
+        project_id: int | None = None,
+        status: Status | None = None,
+        limit: int = 50,
+        among: Collection[int] | None = None,
     ) -> list[Pipeline]:
+        """The newest pipelines, of one project or of those ``among`` (None: all)."""
         query = sa.select(pipelines).order_by(pipelines.c.id.desc()).limit(limit)
         if project_id is not None:
             query = query.where(pipelines.c.project_id == project_id)
+        if among is not None:
+            query = query.where(pipelines.c.project_id.in_(among))
         if status is not None:
             query = query.where(pipelines.c.status == status.value)
         with self.reads.begin() as conn:

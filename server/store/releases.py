@@ -19,6 +19,8 @@ from pipelines.release import (
 from pipelines.rollout import PauseMode
 from server.store.tables import release_instances, releases, utcnow
 
+ACTIVE = [status for status in ReleaseStatus if status.is_active]
+
 
 @dataclass(frozen=True)
 class NewRelease:
@@ -36,6 +38,7 @@ class NewRelease:
     rollback_of: int | None = None
     job_id: int | None = None
     kind: ReleaseKind = ReleaseKind.RELEASE
+    status: ReleaseStatus = ReleaseStatus.RUNNING  # AWAITING_APPROVAL: a protected one
 
 
 def _release(row: sa.Row[Any]) -> Release:
@@ -72,17 +75,15 @@ class ReleaseRepository:
         self.engine = engine
 
     def create(self, new: NewRelease) -> Release:
-        """Store a running release; Conflict when the environment has one running or
-        paused already (one release per environment at a time)."""
+        """Store a release (running, or awaiting approval); Conflict when the
+        environment has an active one already (one release per environment at a time)."""
         with self.engine.begin() as conn:
             busy = conn.execute(
                 sa.select(releases.c.id)
                 .where(
                     releases.c.project_id == new.project_id,
                     releases.c.environment == new.environment,
-                    releases.c.status.in_(
-                        [ReleaseStatus.RUNNING.value, ReleaseStatus.PAUSED.value]
-                    ),
+                    releases.c.status.in_([status.value for status in ACTIVE]),
                 )
                 .with_for_update()
             ).first()
@@ -102,7 +103,7 @@ class ReleaseRepository:
                     batches=new.batches,
                     beta=new.beta,
                     pause_mode=new.pause_mode.value,
-                    status=ReleaseStatus.RUNNING.value,
+                    status=new.status.value,
                     next_batch=0,
                     batch_in_flight=False,
                     closed=False,

@@ -311,4 +311,93 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(255), nullable=True),
     sa.Column("outcome", sa.String(100), nullable=False),
     sa.Column("detail", sa.JSON, nullable=False),
+    # Where it happened, for filtering: derived from the target when it is recorded.
+    sa.Column("project", sa.String(100), nullable=True, index=True),
+    sa.Column("environment", sa.String(100), nullable=True),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("email", sa.String(255), nullable=True),
+    sa.Column("password_hash", sa.String(255), nullable=True),  # argon2id; None: tokens only
+    sa.Column("disabled_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+role_grants = sa.Table(
+    "role_grants",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    # None: the role is held for every project, present and future.
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=True),
+    sa.UniqueConstraint("user_id", "role", "project_id", name="uq_role_grants"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    # SHA-256 of the token: tokens are 256 random bits, so a fast hash is safe here
+    # (as GitLab does for personal access tokens); the token itself is never stored.
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+)
+
+runner_tokens = sa.Table(
+    "runner_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("runner", sa.String(255), nullable=False, index=True),  # the one runner it is for
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # SHA-256, as api_tokens
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+environment_protections = sa.Table(
+    "environment_protections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False),  # False: unprotected on purpose
+    sa.Column("approvals", sa.Integer, nullable=False),
+    sa.Column("approver_role", sa.String(20), nullable=False),
+    sa.Column("self_approval", sa.Boolean, nullable=False),
+    sa.Column("valid_minutes", sa.Integer, nullable=True),
+    sa.Column("verdict_from", sa.String(100), nullable=True),
+    sa.Column("updated_by", sa.String(255), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("project_id", "environment", name="uq_environment_protections"),
+)
+
+release_approvals = sa.Table(
+    "release_approvals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),  # approve, reject
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+
+release_verdicts = sa.Table(
+    "release_verdicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("release_id", sa.Integer, sa.ForeignKey("releases.id"), nullable=False, index=True),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
 )

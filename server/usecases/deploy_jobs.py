@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 
+from pipelines.deploy_config import DeployConfig
 from pipelines.errors import Conflict, NotFound, ShipwayError
 from pipelines.model import Job
 from pipelines.release import ReleaseStatus
 from pipelines.rollout import Grouping, PauseMode
+from pipelines.schedule import current_attempts
 from pipelines.status import FailureKind, Status
 from server.store import Store
 from server.usecases.releases import create_release
@@ -113,3 +115,38 @@ def settle_deploy_jobs(store: Store) -> None:
                 failure_reason=reason,
             )
         store.pipelines.settle(job.pipeline_id)
+
+
+def deployed_variables(store: Store, job: Job) -> dict[str, str]:
+    """Where the pipeline's deploy upstream of ``job`` went (P2), for tests against
+    it to need no address written down: ``SHIPWAY_ENVIRONMENT``, ``SHIPWAY_IMAGE``,
+    ``SHIPWAY_IMAGE_DIGEST`` and, when the environment's configuration has a ``url``
+    (its address through nginx), ``SHIPWAY_ENVIRONMENT_URL``. Upstream: a deploy job
+    of an earlier stage, or one the job needs, that succeeded; the last of them."""
+    upstream = [
+        other
+        for other in current_attempts(store.jobs.of_pipeline(job.pipeline_id))
+        if other.kind == DEPLOY
+        and other.status is Status.SUCCESS
+        and (
+            other.name in job.needs
+            if job.needs is not None
+            else other.stage_index < job.stage_index
+        )
+    ]
+    if not upstream:
+        return {}
+    deploy = max(upstream, key=lambda other: (other.stage_index, other.id))
+    release = store.releases.of_job(deploy.id)
+    if release is None:
+        return {}
+    found = {"SHIPWAY_ENVIRONMENT": release.environment, "SHIPWAY_IMAGE": release.image}
+    if "@" in release.image:
+        found["SHIPWAY_IMAGE_DIGEST"] = release.image.rsplit("@", 1)[1]
+    config = store.deployments.config(
+        release.project_id, release.environment, release.config_version
+    )
+    url = DeployConfig.model_validate(config.config).url
+    if url is not None:
+        found["SHIPWAY_ENVIRONMENT_URL"] = url
+    return found

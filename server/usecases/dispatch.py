@@ -4,17 +4,18 @@ run, park manual jobs, hand ready jobs to runners, and settle the status."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from pipelines.errors import Conflict, ExternalError
 from pipelines.liveness import needs_requeue
-from pipelines.model import Job
+from pipelines.model import Job, JobTask
 from pipelines.ports import JobQueue
 from pipelines.retry import retries_automatically
 from pipelines.schedule import current_attempts, next_steps
 from pipelines.status import Status
 from server.store import Store
-from server.usecases.deploy_jobs import DEPLOY, start_deploy
+from server.usecases.deploy_jobs import DEPLOY, deployed_variables, start_deploy
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,17 @@ def _change(store: Store, job_id: int, target: Status) -> bool:
 def _enqueue(store: Store, queue: JobQueue, job_id: int) -> None:
     job = store.jobs.get(job_id)
     try:
-        queue.enqueue(job.queue, store.jobs.task(job_id))
+        queue.enqueue(job.queue, task_of(store, job))
     except ExternalError as exc:
         # The job is pending in the database; requeue_lost_tasks enqueues it later.
         log.warning("job %s: not enqueued yet: %s", job_id, exc)
+
+
+def task_of(store: Store, job: Job) -> JobTask:
+    """What a runner gets for the job: with, after a deploy, where it went."""
+    task = store.jobs.task(job.id)
+    deployed = deployed_variables(store, job)
+    return replace(task, variables=task.variables | deployed) if deployed else task
 
 
 def _retry_automatically(store: Store, jobs: list[Job]) -> bool:
@@ -83,7 +91,7 @@ def requeue_pending(store: Store, queue: JobQueue) -> int:
     job pending and enqueuing it. Jobs still queued are not queued twice."""
     pending = [job for job in store.jobs.with_status(Status.PENDING) if job.kind != DEPLOY]
     for job in pending:
-        queue.enqueue(job.queue, store.jobs.task(job.id))
+        queue.enqueue(job.queue, task_of(store, job))
     return len(pending)
 
 
@@ -98,7 +106,7 @@ def requeue_lost_tasks(store: Store, queue: JobQueue, now: datetime) -> list[int
         if not needs_requeue(state, taken_at, now):
             continue
         queue.drop(job.id)
-        queue.enqueue(job.queue, store.jobs.task(job.id))
+        queue.enqueue(job.queue, task_of(store, job))
         log.warning("job %s: its task was %s; queued it again", job.id, state.value)
         requeued.append(job.id)
     return requeued

@@ -23,6 +23,7 @@ from server.store import Store
 from server.store.releases import NewRelease
 from server.store.tables import utcnow
 from server.usecases.deploy_config import compose_for
+from server.usecases.verdicts import verdict_refusal
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ def create_release(
     release_plan = plan(
         names, batches=batches, grouping=grouping, beta=beta, stateful=config.type == "stateful"
     )
+    protection = store.protections.of(project.id, environment)
+    if protection is not None and (why := verdict_refusal(store, project.id, protection, image)):
+        raise Conflict(why)
+    status = ReleaseStatus.RUNNING if protection is None else ReleaseStatus.AWAITING_APPROVAL
     release = store.releases.create(
         NewRelease(
             project_id=project.id,
@@ -69,12 +74,13 @@ def create_release(
             rollback_of=rollback_of,
             job_id=job_id,
             kind=kind,
+            status=status,
         )
     )
     store.audit.record(
         actor,
         "release.create",
-        "running",
+        status.value,
         f"release {release.id}",
         {"project": project.name, "environment": environment, "image": image},
     )

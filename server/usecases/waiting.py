@@ -20,6 +20,7 @@ from pipelines.release import Release
 from pipelines.status import Status
 from pipelines.waiting import job_wait, release_wait, runner_wait, upstream_wait
 from server.store import Store
+from server.usecases.approvals import approval_state
 
 DEPLOY = "deploy"
 
@@ -81,6 +82,9 @@ def pipeline_wait(jobs: list[Job], waits: dict[int, str]) -> str | None:
 def release_waits(
     store: Store, release: Release, now: datetime, queue_down_since: datetime | None = None
 ) -> str | None:
+    approval = approval_state(store, release)
+    if approval is not None:
+        return approval.waiting()
     wait = None
     if release.batch_in_flight and release.batch_runner is None:
         wait = runner_wait(release.environment, store.runners.all(), now)

@@ -95,7 +95,9 @@ def test_the_api_needs_its_token(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 401
     wrong = client.get(path, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert wrong.json() == {"error": "API token is wrong"}
+    assert wrong.json() == {
+        "error": "API token is wrong, expired or revoked (or its user disabled)"
+    }
     assert client.get(path, headers=RUNNER).status_code == 401
 
 
@@ -127,15 +129,16 @@ def test_project_input_is_checked_field_by_field(client: TestClient) -> None:
 
 
 def test_trigger_input(client: TestClient) -> None:
+    body = {"name": "x", "clone_url": "/r.git", "webhook_secret": "s" * 16}
+    assert client.post("/api/projects", headers=API, json=body).status_code == 201
     both = client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a", "tag": "b"})
     assert (both.status_code, both.json()["error"]) == (
         400,
         "body: give exactly one of branch, tag or commit",
     )
-    assert (
-        client.post("/api/projects/x/pipelines", headers=API, json={"branch": "a"}).status_code
-        == 404
-    )
+    # Who may act on a project is checked before its body is read: absent is 404 first.
+    absent = client.post("/api/projects/y/pipelines", headers=API, json={"branch": "a", "tag": "b"})
+    assert absent.status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,31 @@ TEMPLATES: dict[tuple[str, str], Any] = {
         "value": "s3cret-value",
         "environment": "staging",
     },
+    ("POST", "/api/users"): {"name": "fuzzed", "email": "f@example.com", "roles": ["tester"]},
+    ("POST", "/api/users/{user}/roles"): {"grant": ["tester:app"], "revoke": ["developer:app"]},
+    ("PUT", "/api/users/{user}/password"): {"password": "correct horse battery"},
+    ("POST", "/api/runner-tokens"): {"runner": "fuzz"},
+    ("POST", "/api/projects/{name}/promotions"): {
+        "from": "staging",
+        "to": "production",
+        "batches": 1,
+        "pause_mode": "never",
+    },
+    ("POST", "/api/releases/{release_id:int}/approve"): {"comment": "looks good"},
+    ("POST", "/api/releases/{release_id:int}/reject"): {"comment": "not yet"},
+    ("PUT", "/api/projects/{name}/environments/{environment}/protection"): {
+        "protected": True,
+        "approvals": 2,
+        "approver_role": "ops",
+        "self_approval": False,
+        "valid_minutes": 60,
+        "verdict_from": "staging",
+    },
+    ("POST", "/api/projects/{name}/environments/{environment}/verdicts"): {
+        "passed": True,
+        "comment": "all good",
+    },
+    ("POST", "/api/tokens"): {"name": "ci", "user": "fuzzer", "expires_in_days": 30},
     ("POST", "/api/runner/heartbeat"): {
         "runner": "fuzz",
         "queues": ["build"],
@@ -170,7 +195,9 @@ def body_routes() -> list[tuple[str, str]]:
 BODYLESS = {
     (method, path)
     for method, path in body_routes()
-    if path.endswith(("/retry", "/pause", "/resume", "/close", "/cancel", "/play", "/gate"))
+    if path.endswith(
+        ("/retry", "/pause", "/resume", "/close", "/cancel", "/play", "/gate", "/disable")
+    )
 }
 
 
@@ -363,6 +390,8 @@ def world(
             "webhook_secret": SECRET,
         }
         assert client.post("/api/projects", json=project, headers=API).status_code == 201
+        user = {"name": "fuzzer", "roles": ["developer:app"]}
+        assert client.post("/api/users", json=user, headers=API).status_code == 201
         yield World(client, state, sha, database_url.split(":", 1)[0].split("+")[0])
 
 
@@ -383,6 +412,7 @@ def targets_for(world: World, path: str) -> dict[str, str]:
         "instance": f"app-{environment}-1",
         "pipeline_id": str(pipeline.id),
         "batch": "0",
+        "user": "fuzzer",
     }
     if "{job_id" in path or "{pipeline_id" in path:
         store.pipelines.add_jobs(pipeline.id, plan_jobs(parse_spec(SPEC + "  s: {kind: scan}\n")))
