@@ -60,6 +60,7 @@ class RawServer:
             self.requests.append(head + b"\r\n\r\n" + body)
             connection.sendall(answer)
             if self.close:
+                connection.shutdown(socket.SHUT_WR)  # an orderly end, never a reset
                 connection.close()
             else:
                 self.held.append(connection)
