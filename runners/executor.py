@@ -5,10 +5,11 @@ take the runner's pre-started container of the image (``runners.spares``: rename
 to the job's container name), or else create one under that name, attach its stdin
 and start it -> send the workspace, the script and the job's environment with its
 secrets as one tar stream, which the container unpacks with ``tar`` before it runs
-the script (``runners.job_files``) -> stream its output -> wait -> read the reports
--> (the caller reports the result) -> remove -> start the spare for the next job of
-the image. Removal waits for the report (:meth:`DockerExecutor.close`): the result
-is what the pusher waits for, removing the container is not.
+the script (``runners.job_files``) -> stream its output until the container says
+how the script ended (its end mark's lines; else wait for the container's exit) ->
+read the reports -> (the caller reports the result) -> remove -> start the spare for
+the next job of the image. Removal waits for the report (:meth:`DockerExecutor.close`):
+the result is what the pusher waits for, removing the container is not.
 
 Why stdin and not ``put_archive`` or a bind mount: ``put_archive`` costs ~45 ms of
 the engine's per call (it re-executes dockerd to unpack) and made each job ~100 ms
