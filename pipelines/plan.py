@@ -96,6 +96,8 @@ def _draft(spec: PipelineSpec, name: str, job: JobSpec, when: When) -> JobDraft:
         image = job.image or SCANNERS_IMAGE
     elif job.kind is JobKind.DEPLOY:
         image = f"release to {job.environment}"
+    elif job.kind is JobKind.PROMOTE:
+        image = f"promotion from {job.from_environment} to {job.environment}"
     else:
         image = job.image or spec.image or ""
     allow_failure = job.allow_failure
@@ -160,11 +162,19 @@ def _deploy_settings(job: JobSpec) -> dict[str, Any]:
     return {"release": release, "image_job": job.image_job}
 
 
+def _promote_settings(job: JobSpec) -> dict[str, Any]:
+    release = job.release.model_dump() if job.release else {"pause_mode": "never", "beta": False}
+    if release.get("batches") is None and release.get("grouping") is None:
+        release["grouping"] = "two_groups"
+    return {"release": release, "from": job.from_environment}
+
+
 _SETTINGS: dict[JobKind, Callable[[JobSpec], dict[str, Any] | None]] = {
     JobKind.SCRIPT: _script_settings,
     JobKind.IMAGE: _image_settings,
     JobKind.SCAN: _scan_settings,
     JobKind.DEPLOY: _deploy_settings,
+    JobKind.PROMOTE: _promote_settings,
 }
 
 

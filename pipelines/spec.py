@@ -94,8 +94,9 @@ class JobSpec(BaseModel):
     analysers: list[Literal["ruff", "bandit"]] | None = None  # kind scan: which to run
     paths: list[str] | None = None  # kind scan: what to scan (default: everything)
     gate: dict[str, int] | None = None  # kind scan: maximum count per metric
-    release: ReleaseSpec | None = None  # kind deploy: batches, pause mode
+    release: ReleaseSpec | None = None  # kinds deploy and promote: batches, pause mode
     image_job: str | None = None  # kind deploy: the image job whose image it releases
+    from_environment: str | None = None  # kind promote: whose running digest it releases
     needs: list[str] | None = None
     variables: dict[str, VariableValue] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
@@ -244,6 +245,7 @@ _KIND_KEYS = {
     JobKind.SCAN: _SCAN_KEYS,
     JobKind.SCRIPT: ("reports", "cache"),
     JobKind.DEPLOY: ("release", "image_job"),
+    JobKind.PROMOTE: ("release", "from_environment"),
 }
 
 
@@ -252,15 +254,23 @@ def _a(kind: JobKind) -> str:
 
 
 def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
-    """Keys that belong to one kind of job are refused on the others."""
+    """Keys that belong to some kinds of job are refused on the others."""
     where: Path = ("jobs", name)
     given = job.model_fields_set
-    problems = [
-        ((*where, key), f"only {_a(kind)} job (kind: {kind.value}) takes this key")
-        for kind, keys in _KIND_KEYS.items()
-        if kind is not job.kind
-        for key in keys
-        if key in given
+    owners: dict[str, list[JobKind]] = {}
+    for kind, keys in _KIND_KEYS.items():
+        for key in keys:
+            owners.setdefault(key, []).append(kind)
+    problems: list[tuple[Path, str]] = [
+        (
+            (*where, key),
+            " or ".join(f"only {_a(kind)} job (kind: {kind.value})" for kind in kinds).replace(
+                " or only", " or"
+            )
+            + " takes this key",
+        )
+        for key, kinds in owners.items()
+        if key in given and job.kind not in kinds
     ]
     if job.kind is JobKind.SCRIPT and job.script is None:
         problems.append(((*where, "script"), "required key is missing"))
@@ -273,6 +283,8 @@ def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
             problems.append(
                 ((*where, "image"), "a deploy job releases an image job's image: see image_job")
             )
+    if job.kind is JobKind.PROMOTE:
+        problems.extend(_promote_problems(where, job, given))
     if job.kind is JobKind.IMAGE:
         if "image" in given:
             problems.append(
@@ -282,6 +294,21 @@ def _kind_problems(name: str, job: JobSpec) -> list[tuple[Path, str]]:
             problems.append((where, "an image job needs either layers or dockerfile"))
         if job.context is not None and job.dockerfile is None:
             problems.append(((*where, "context"), "context goes with dockerfile"))
+    return problems
+
+
+def _promote_problems(where: Path, job: JobSpec, given: set[str]) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    if job.environment is None:
+        problems.append((where, "a promote job names the environment it releases to"))
+    if job.from_environment is None:
+        problems.append((where, "a promote job names where its image runs: from_environment"))
+    elif job.from_environment == job.environment:
+        problems.append(((*where, "from_environment"), "it promotes to another environment"))
+    if "image" in given:
+        problems.append(
+            ((*where, "image"), "a promote job releases what from_environment runs, no image")
+        )
     return problems
 
 

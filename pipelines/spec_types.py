@@ -102,6 +102,7 @@ class JobKind(StrEnum):
     IMAGE = "image"  # build and push the three-layer image
     SCAN = "scan"  # static analysis and its quality gate
     DEPLOY = "deploy"  # release to an environment in batches
+    PROMOTE = "promote"  # release the digest another environment runs (P2)
 
 
 RESERVED_KINDS: dict[JobKind, str] = {}

@@ -18,11 +18,15 @@ from pipelines.release import ReleaseStatus
 from pipelines.rollout import Grouping, PauseMode
 from pipelines.schedule import current_attempts
 from pipelines.status import FailureKind, Status
+from server import registry_check
 from server.store import Store
+from server.usecases.promotion import promote
 from server.usecases.releases import create_release
 
 log = logging.getLogger(__name__)
 DEPLOY = "deploy"
+PROMOTE = "promote"
+RELEASING = frozenset({DEPLOY, PROMOTE})  # jobs the server runs by ordering a release
 ENGINE = "shipway"
 
 
@@ -31,34 +35,53 @@ def _say(store: Store, job_id: int, text: str) -> None:
 
 
 def start_deploy(store: Store, job: Job) -> None:
-    """Order the job's release; fail the job when it cannot be ordered, leave it
-    pending while another release of the environment runs."""
+    """Order the job's release (a deploy job's of the image its pipeline built, a
+    promote job's of the digest its source environment runs); fail the job when it
+    cannot be ordered, leave it pending while another release of the environment runs."""
     pipeline = store.pipelines.get(job.pipeline_id)
     project = store.projects.get(pipeline.project_id)
     settings = job.settings or {}
-    images = store.images.of_pipeline(job.pipeline_id)
-    wanted = settings.get("image_job")
-    if wanted is not None:
-        names = {j.id: j.name for j in store.jobs.of_pipeline(job.pipeline_id)}
-        images = [image for image in images if names.get(image.job_id) == wanted]
-    if not images:
-        _fail(store, job, "the pipeline built no image to release", FailureKind.CONFIG_ERROR)
-        return
-    image = images[-1]
     release = settings.get("release") or {}
+    batches = release.get("batches")
+    grouping = Grouping(release["grouping"]) if release.get("grouping") else None
+    pause_mode = PauseMode(release.get("pause_mode", "never"))
+    actor = f"pipeline {pipeline.id}"
     try:
-        created = create_release(
-            store,
-            project.name,
-            str(job.environment),
-            image.reference,
-            batches=release.get("batches"),
-            grouping=Grouping(release["grouping"]) if release.get("grouping") else None,
-            pause_mode=PauseMode(release.get("pause_mode", "never")),
-            beta=bool(release.get("beta")),
-            actor=f"pipeline {pipeline.id}",
-            job_id=job.id,
-        )
+        if job.kind == PROMOTE:
+            created = promote(
+                store,
+                registry_check.holds,
+                project.name,
+                str(settings.get("from")),
+                str(job.environment),
+                batches=batches,
+                grouping=grouping,
+                pause_mode=pause_mode,
+                actor=actor,
+                job_id=job.id,
+            )
+        else:
+            images = store.images.of_pipeline(job.pipeline_id)
+            wanted = settings.get("image_job")
+            if wanted is not None:
+                names = {j.id: j.name for j in store.jobs.of_pipeline(job.pipeline_id)}
+                images = [image for image in images if names.get(image.job_id) == wanted]
+            if not images:
+                reason = "the pipeline built no image to release"
+                _fail(store, job, reason, FailureKind.CONFIG_ERROR)
+                return
+            created = create_release(
+                store,
+                project.name,
+                str(job.environment),
+                images[-1].reference,
+                batches=batches,
+                grouping=grouping,
+                pause_mode=pause_mode,
+                beta=bool(release.get("beta")),
+                actor=actor,
+                job_id=job.id,
+            )
     except Conflict as exc:
         if "one release per environment" in str(exc):
             return  # another release runs there: try again on the next pass
@@ -71,7 +94,7 @@ def start_deploy(store: Store, job: Job) -> None:
     _say(
         store,
         job.id,
-        f"Release {created.id} of {image.reference} to {created.environment}: "
+        f"Release {created.id} of {created.image} to {created.environment}: "
         f"batches {created.batches}\n",
     )
 
@@ -90,13 +113,13 @@ def settle_deploy_jobs(store: Store) -> None:
     """Start the deploy jobs waiting for their release, and end those whose release
     ended."""
     for job in store.jobs.with_status(Status.PENDING):
-        if job.kind == DEPLOY:
+        if job.kind in RELEASING:
             try:
                 start_deploy(store, job)
             except Conflict:
                 continue
     for job in store.jobs.with_status(Status.RUNNING):
-        if job.kind != DEPLOY:
+        if job.kind not in RELEASING:
             continue
         release = store.releases.of_job(job.id)
         if release is None or release.status.is_active:
@@ -126,7 +149,7 @@ def deployed_variables(store: Store, job: Job) -> dict[str, str]:
     upstream = [
         other
         for other in current_attempts(store.jobs.of_pipeline(job.pipeline_id))
-        if other.kind == DEPLOY
+        if other.kind in RELEASING
         and other.status is Status.SUCCESS
         and (
             other.name in job.needs

@@ -15,7 +15,7 @@ from pipelines.retry import retries_automatically
 from pipelines.schedule import current_attempts, next_steps
 from pipelines.status import Status
 from server.store import Store
-from server.usecases.deploy_jobs import DEPLOY, deployed_variables, start_deploy
+from server.usecases.deploy_jobs import RELEASING, deployed_variables, start_deploy
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def advance_pipeline(store: Store, queue: JobQueue, pipeline_id: int) -> Status:
     for job_id in decision.start:
         if _change(store, job_id, Status.PENDING):
             job = store.jobs.get(job_id)
-            if job.kind == DEPLOY:
+            if job.kind in RELEASING:
                 start_deploy(store, job)  # the server runs deploy jobs itself
             else:
                 _enqueue(store, queue, job_id)
@@ -89,7 +89,7 @@ def _retry_automatically(store: Store, jobs: list[Job]) -> bool:
 def requeue_pending(store: Store, queue: JobQueue) -> int:
     """Enqueue every pending job again, for a server that stopped between marking a
     job pending and enqueuing it. Jobs still queued are not queued twice."""
-    pending = [job for job in store.jobs.with_status(Status.PENDING) if job.kind != DEPLOY]
+    pending = [job for job in store.jobs.with_status(Status.PENDING) if job.kind not in RELEASING]
     for job in pending:
         queue.enqueue(job.queue, task_of(store, job))
     return len(pending)
@@ -100,7 +100,7 @@ def requeue_lost_tasks(store: Store, queue: JobQueue, now: datetime) -> list[int
     took and died with before claiming; return their ids."""
     requeued = []
     for job in store.jobs.with_status(Status.PENDING):
-        if job.kind == DEPLOY:
+        if job.kind in RELEASING:
             continue  # no task: the server runs it
         state, taken_at = queue.task_state(job.id)
         if not needs_requeue(state, taken_at, now):

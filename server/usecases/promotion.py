@@ -28,8 +28,10 @@ def promote(
     grouping: Grouping | None,
     pause_mode: PauseMode,
     actor: str,
+    job_id: int | None = None,
 ) -> Release:
-    """Order the release; ``holds`` says whether the registry still has an image."""
+    """Order the release (for a pipeline's promote job ``job_id``); ``holds`` says
+    whether the registry still has an image."""
     if source == target:
         raise InvalidInput("a promotion goes from one environment to another", "to")
     project = store.projects.by_name(project_name)
@@ -55,5 +57,6 @@ def promote(
         beta=False,
         actor=actor,
         reason=f"promotion of release {last.id} from {source}",
+        job_id=job_id,
         kind=ReleaseKind.PROMOTION,
     )

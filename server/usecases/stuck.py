@@ -20,10 +20,9 @@ from pipelines.ports import JobQueue
 from pipelines.status import FailureKind, Status
 from pipelines.waiting import is_stuck, runner_wait, stuck_reason
 from server.store import Store
+from server.usecases.deploy_jobs import RELEASING
 
 log = logging.getLogger(__name__)
-
-DEPLOY = "deploy"
 
 
 def fail_stuck(
@@ -34,7 +33,7 @@ def fail_stuck(
     heard_since: datetime | None = None,
 ) -> list[str]:
     """Fail what is stuck; return a line for each ("job 3", "release 2")."""
-    pending = [job for job in store.jobs.with_status(Status.PENDING) if job.kind != DEPLOY]
+    pending = [job for job in store.jobs.with_status(Status.PENDING) if job.kind not in RELEASING]
     waiting = [r for r in store.releases.running() if r.batch_in_flight and r.batch_runner is None]
     if not pending and not waiting:
         return []

@@ -21,8 +21,7 @@ from pipelines.status import Status
 from pipelines.waiting import job_wait, release_wait, runner_wait, upstream_wait
 from server.store import Store
 from server.usecases.approvals import approval_state
-
-DEPLOY = "deploy"
+from server.usecases.deploy_jobs import RELEASING
 
 
 def job_waits(
@@ -34,7 +33,7 @@ def job_waits(
     of its pipeline."""
     pending = [job for job in jobs if job.status is Status.PENDING]
     created = [job for job in jobs if job.status is Status.CREATED]
-    deploying = [job for job in jobs if job.status is Status.RUNNING and job.kind == DEPLOY]
+    deploying = [job for job in jobs if job.status is Status.RUNNING and job.kind in RELEASING]
     if not pending and not created and not deploying:
         return {}
     waits: dict[int, str] = {}
@@ -49,7 +48,7 @@ def job_waits(
             blocked.append(job)
     runners: list[Runner] = store.runners.all() if pending else []
     for job in pending:
-        if job.kind == DEPLOY:
+        if job.kind in RELEASING:
             waits[job.id] = _deploy_wait(store, job)
         else:
             waits[job.id] = job_wait(runner_wait(job.queue, runners, now), queue_down_since)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -21,12 +20,13 @@ from pipelines.plan import plan_jobs
 from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.app import create_app
-from server.cli.client import ApiClient, ApiError
+from server.cli.client import ApiError
 from server.cli.main import _parser as cli_parser
 from server.settings import Settings, SettingsError
 from server.state import AppState
 from server.store import Store
 from server.store.pipelines import NewPipeline
+from tests.support.app import cli_api
 from tests.support.rows import row_counts
 from tests.support.services import wait_until
 
@@ -618,18 +618,9 @@ def test_trigger_refuses_refs_git_refuses(
 def test_cli_trigger_of_a_ref_git_refuses_is_bad_input(client: TestClient, tmp_path: Path) -> None:
     """The CLI's own code, sending to the app in-process through an httpx transport."""
 
-    def forward(request: httpx.Request) -> httpx.Response:
-        answer = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers=dict(request.headers),
-        )
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
     project = {"name": "app", "clone_url": str(tmp_path / "absent.git"), "webhook_secret": "s" * 16}
     assert client.post("/api/projects", json=project, headers=API).status_code == 201
-    api = ApiClient("http://shipway", "api-token-0123456789", httpx.MockTransport(forward))
+    api = cli_api(client)
     args = cli_parser().parse_args(["trigger", "app", "--branch", "release/a..b"])
     with pytest.raises(ApiError, match=r"branch: 'refs/heads/release/a\.\.b' .*'\.\.'") as caught:
         args.api(api, args)
@@ -709,13 +700,7 @@ def test_a_created_job_says_which_jobs_it_waits_for(
     assert [job["waiting"] for job in listed] == [job["waiting"] for job in shown["jobs"]]
 
     # The CLI's own code prints it beside the job.
-    def forward(request: httpx.Request) -> httpx.Response:
-        answer = client.request(
-            request.method, request.url.raw_path.decode(), headers=dict(request.headers)
-        )
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-    api = ApiClient("http://shipway", "api-token-0123456789", httpx.MockTransport(forward))
+    api = cli_api(client)
     args = cli_parser().parse_args(["pipeline", str(pipeline.id)])
     args.api(api, args)
     printed = capsys.readouterr().out

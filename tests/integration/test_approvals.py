@@ -6,26 +6,22 @@ restart of the server."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from pipelines.release import ReleaseStatus
-from server.app import create_app
 from server.cli.client import ApiClient
 from server.cli.main import _parser as cli_parser
-from server.settings import Settings
-from server.state import AppState
 from server.store import Store
 from server.store.tables import release_approvals
+from tests.support.app import ADMIN, cli_api, running_app, store_of
 
-ADMIN = {"Authorization": "Bearer api-token-0123456789"}
 PEOPLE = {
     "olga": ["ops"],
     "oscar": ["ops"],
@@ -37,25 +33,19 @@ PEOPLE = {
 
 class World:
     def __init__(self, tmp_path: Path, redis_url: str) -> None:
-        self.settings = Settings.from_env(
-            {
-                "SHIPWAY_STATE_DIR": str(tmp_path),
-                "SHIPWAY_REDIS_URL": redis_url,
-                "SHIPWAY_API_TOKEN": "api-token-0123456789",
-                "SHIPWAY_RUNNER_TOKEN": "runner-token-0123456789",
-            }
-        )
+        self.state_dir = tmp_path
+        self.redis_url = redis_url
         self.tokens: dict[str, dict[str, str]] = {}
 
-    @contextmanager
-    def server(self) -> Iterator[TestClient]:
+    def server(self) -> AbstractContextManager[TestClient]:
         """The app, started (and later stopped) on the same database."""
-        with TestClient(create_app(self.settings)) as client:
-            yield client
+        return running_app(self.state_dir, self.redis_url)
 
     def store(self, client: TestClient) -> Store:
-        state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
-        return state.store
+        return store_of(client)
+
+    def cli(self, client: TestClient, who: str | None) -> ApiClient:
+        return cli_api(client, (self.tokens[who] if who else ADMIN)["Authorization"].split()[1])
 
 
 @pytest.fixture
@@ -194,20 +184,9 @@ def test_the_cli_protects_approves_and_rejects(
 ) -> None:
     w, client = world
 
-    def forward(request: httpx.Request) -> httpx.Response:
-        answer = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers=dict(request.headers),
-        )
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
     def shipway(*argv: str, who: str | None = None) -> str:
-        token = (w.tokens[who] if who else ADMIN)["Authorization"].split()[1]
-        api = ApiClient("http://shipway", token, httpx.MockTransport(forward))
         args = cli_parser().parse_args(list(argv))
-        assert args.api(api, args) == 0
+        assert args.api(w.cli(client, who), args) == 0
         return capsys.readouterr().out
 
     said = shipway("protection", "set", "app", "staging", "--approvals", "2", "--valid-for", "60")
@@ -276,18 +255,6 @@ def test_the_cli_gives_a_verdict(
     w, client = world
     staging = order(w, client, "staging")
     w.store(client).releases.update(staging, status=ReleaseStatus.SUCCESS)
-
-    def forward(request: httpx.Request) -> httpx.Response:
-        answer = client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers=dict(request.headers),
-        )
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
-    token = w.tokens["tess"]["Authorization"].split()[1]
-    api = ApiClient("http://shipway", token, httpx.MockTransport(forward))
     args = cli_parser().parse_args(["verdict", "app", "--fail", "-m", "login loops"])
-    assert args.api(api, args) == 0
+    assert args.api(w.cli(client, "tess"), args) == 0
     assert capsys.readouterr().out == f"release {staging} (x:1) failed by tess\n"

@@ -13,24 +13,13 @@ from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
 from server.access import Access, GuardedRoute
-from server.app import create_app
 from server.routes import routes
-from server.settings import Settings
-
-API = {"Authorization": "Bearer api-token-0123456789"}
+from tests.support.app import ADMIN, running_app
 
 
 @pytest.fixture
 def client(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
-    settings = Settings.from_env(
-        {
-            "SHIPWAY_STATE_DIR": str(tmp_path),
-            "SHIPWAY_REDIS_URL": redis_url,
-            "SHIPWAY_API_TOKEN": "api-token-0123456789",
-            "SHIPWAY_RUNNER_TOKEN": "runner-token-0123456789",
-        }
-    )
-    with TestClient(create_app(settings)) as test_client:
+    with running_app(tmp_path, redis_url) as test_client:
         yield test_client
 
 
@@ -71,7 +60,7 @@ def test_each_body_is_described_by_the_model_that_validates_it(
     assert schema["additionalProperties"] is False
     # What the document says is refused, the server refuses: an unknown field.
     body = {"name": "a", "clone_url": "/r", "webhook_secret": "s" * 16, "colour": 1}
-    refused = client.post("/api/projects", json=body, headers=API)
+    refused = client.post("/api/projects", json=body, headers=ADMIN)
     assert (refused.status_code, refused.json()["field"]) == (400, "colour")
     for route in routes:
         assert isinstance(route, GuardedRoute)

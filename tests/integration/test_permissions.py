@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
@@ -22,20 +21,17 @@ from pipelines.roles import ROLE_PERMISSIONS, Permission, Role
 from pipelines.spec import parse_spec
 from pipelines.status import Status
 from server.access import Access, GuardedRoute
-from server.app import create_app
-from server.cli.client import ApiClient
 from server.cli.main import _parser as cli_parser
 from server.routes import routes
-from server.settings import Settings
 from server.state import AppState
 from server.store import Store
 from server.store.pipelines import NewPipeline
 from server.store.tables import api_tokens, utcnow
+from tests.support.app import ADMIN, API_TOKEN, RUNNER_TOKEN, cli_api, running_app
 from tests.support.rows import row_counts
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
-BOOTSTRAP = "api-token-0123456789"
-ADMIN = {"Authorization": f"Bearer {BOOTSTRAP}"}
+BOOTSTRAP = API_TOKEN
 # Answers that would run for long or stream when allowed: made to end at once (400).
 QUERIES = {"/instances/{instance}/logs": "?tail=0", "/log/stream": "?offset=x"}
 # One person per role, holding it for all projects.
@@ -102,15 +98,7 @@ def _token(client: TestClient, user: str) -> str:
 
 @pytest.fixture
 def world(tmp_path: Path, redis_url: str) -> Iterator[World]:
-    settings = Settings.from_env(
-        {
-            "SHIPWAY_STATE_DIR": str(tmp_path),
-            "SHIPWAY_REDIS_URL": redis_url,
-            "SHIPWAY_API_TOKEN": BOOTSTRAP,
-            "SHIPWAY_RUNNER_TOKEN": "runner-token-0123456789",
-        }
-    )
-    with TestClient(create_app(settings)) as client:
+    with running_app(tmp_path, redis_url) as client:
         state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
         state.engine.stop()  # nothing but the requests under test changes the database
         store = state.store
@@ -207,7 +195,7 @@ def test_without_a_valid_token_every_route_is_401_and_nothing_changes(world: Wor
     before = row_counts(world.store)
     for method, path in documented_routes():
         url = concrete(path, world.targets)
-        for token in (None, "nope", expired, revoked, disabled, "runner-token-0123456789"):
+        for token in (None, "nope", expired, revoked, disabled, RUNNER_TOKEN):
             headers = {} if token is None else {"Authorization": f"Bearer {token}"}
             answer = world.client.request(method, url, content=b"{}", headers=headers)
             assert answer.status_code == 401, (method, url, token, answer.text)
@@ -280,17 +268,8 @@ def test_a_project_scoped_role_sees_only_its_projects_in_lists(world: World) -> 
 def test_the_cli_manages_users_roles_and_tokens(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def forward(request: httpx.Request) -> httpx.Response:
-        answer = world.client.request(
-            request.method,
-            request.url.raw_path.decode(),
-            content=request.content,
-            headers=dict(request.headers),
-        )
-        return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
-
     def shipway(*argv: str, token: str = BOOTSTRAP) -> str:
-        api = ApiClient("http://shipway", token, httpx.MockTransport(forward))
+        api = cli_api(world.client, token)
         args = cli_parser().parse_args(list(argv))
         assert args.api(api, args) == 0
         return capsys.readouterr().out
@@ -365,7 +344,7 @@ def test_a_runners_own_token_speaks_only_for_that_runner(world: World) -> None:
     assert world.client.post(log, content=b"mine", headers=first).status_code == 200
     beat = {"runner": "r2", "queues": ["build"], "host": "h", "pid": 1}
     assert world.client.post("/api/runner/heartbeat", json=beat, headers=first).status_code == 403
-    shared = {"Authorization": "Bearer runner-token-0123456789"}
+    shared = {"Authorization": f"Bearer {RUNNER_TOKEN}"}
     assert world.client.post("/api/runner/heartbeat", json=beat, headers=shared).status_code == 200
     (listed,) = [
         t

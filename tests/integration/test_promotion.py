@@ -1,7 +1,7 @@
 """Promotion (P2) against the real app, Redis, SQLite and a real registry: the digest
 staging runs is released to production with production's configuration, awaiting
-approval; refused when staging has no successful release, runs a tag, or when the
-registry no longer holds the digest."""
+approval, by hand or by a pipeline's promote job; refused when staging has no
+successful release, runs a tag, or when the registry no longer holds the digest."""
 
 from __future__ import annotations
 
@@ -12,18 +12,21 @@ import docker
 import pytest
 from starlette.testclient import TestClient
 
+from pipelines.model import GitRef, RefKind
+from pipelines.plan import plan_jobs
 from pipelines.release import ReleaseStatus
-from server.app import create_app
+from pipelines.spec import parse_spec
+from pipelines.status import Status
 from server.registry_check import holds
-from server.settings import Settings
 from server.state import AppState
-from server.store import Store
+from server.store.pipelines import NewPipeline
+from server.usecases.deploy_jobs import start_deploy
+from tests.support.app import ADMIN, running_app, store_of
 from tests.support.services import RegistryServer
 from tests.support.test_run import unique_name
 
 pytestmark = pytest.mark.docker
 
-ADMIN = {"Authorization": "Bearer api-token-0123456789"}
 MISSING = "sha256:" + "0" * 64
 
 
@@ -44,15 +47,7 @@ def pushed(
 
 @pytest.fixture
 def client(tmp_path: Path, redis_url: str) -> Iterator[TestClient]:
-    settings = Settings.from_env(
-        {
-            "SHIPWAY_STATE_DIR": str(tmp_path),
-            "SHIPWAY_REDIS_URL": redis_url,
-            "SHIPWAY_API_TOKEN": "api-token-0123456789",
-            "SHIPWAY_RUNNER_TOKEN": "runner-token-0123456789",
-        }
-    )
-    with TestClient(create_app(settings)) as test_client:
+    with running_app(tmp_path, redis_url) as test_client:
         state: AppState = test_client.app.state.shipway  # type: ignore[attr-defined]
         state.engine.stop()  # no batch is handed out: the releases' statuses are the test's
         body = {"name": "app", "clone_url": "/r.git", "webhook_secret": "s" * 16}
@@ -69,9 +64,7 @@ def released(client: TestClient, image: str) -> int:
     url = "/api/projects/app/environments/staging/releases"
     made = client.post(url, json={"image": image, "batches": 1}, headers=ADMIN)
     assert made.status_code == 201, made.text
-    state: AppState = client.app.state.shipway  # type: ignore[attr-defined]
-    store: Store = state.store
-    store.releases.update(made.json()["id"], status=ReleaseStatus.SUCCESS)
+    store_of(client).releases.update(made.json()["id"], status=ReleaseStatus.SUCCESS)
     return int(made.json()["id"])
 
 
@@ -117,3 +110,33 @@ def test_a_digest_gone_from_the_registry_or_a_tag_is_refused(
         "/api/projects/app/promotions", json={"from": "staging", "to": "staging"}, headers=ADMIN
     )
     assert (same.status_code, same.json()["field"]) == (400, "to")
+
+
+def test_a_pipelines_promote_job_orders_the_promotion_and_waits_with_it(
+    client: TestClient, pushed: str
+) -> None:
+    store = store_of(client)
+    source = released(client, pushed)
+    text = (
+        "stages: [production]\njobs:\n  promote:\n    stage: production\n    kind: promote\n"
+        "    from_environment: staging\n    environment: production\n"
+    )
+    project = store.projects.by_name("app")
+    pipeline = store.pipelines.create(
+        NewPipeline(project.id, GitRef(RefKind.BRANCH, "main"), "a" * 40, "push", "dave")
+    )
+    store.pipelines.add_jobs(pipeline.id, plan_jobs(parse_spec(text)))
+    (job,) = store.jobs.of_pipeline(pipeline.id)
+    store.jobs.change_status(job.id, Status.PENDING)
+    start_deploy(store, store.jobs.get(job.id))
+    release = store.releases.of_job(job.id)
+    assert release is not None
+    assert (release.image, release.kind.value, release.status.value) == (
+        pushed,
+        "promotion",
+        "awaiting_approval",
+    )
+    assert release.reason == f"promotion of release {source} from staging"
+    assert store.jobs.get(job.id).status is Status.RUNNING  # waits with its release
+    log, _ = store.logs.read(job.id, 0, 10_000)
+    assert f"Release {release.id} of {pushed} to production" in log

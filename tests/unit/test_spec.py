@@ -413,3 +413,63 @@ def test_a_deploy_job_releases_the_image_of_the_pipeline() -> None:
 def test_deploy_job_mistakes(change: tuple[str, str], expected: str) -> None:
     text = DEPLOYING.replace(*change)
     assert any(expected in problem for problem in problems(text)), problems(text)
+
+
+PROMOTING = """
+stages: [production]
+jobs:
+  promote:
+    stage: production
+    kind: promote
+    from_environment: staging
+    environment: production
+    when: manual
+"""
+
+
+def test_a_promote_job_releases_what_another_environment_runs() -> None:
+    (draft,) = plan_jobs(parse_spec(PROMOTING))
+    assert (draft.kind, draft.environment) == ("promote", "production")
+    assert draft.image == "promotion from staging to production"
+    assert draft.settings == {
+        "release": {"pause_mode": "never", "beta": False, "grouping": "two_groups"},
+        "from": "staging",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("    from_environment: staging\n", ""),
+            "line 4: jobs.promote: a promote job names where",
+        ),
+        (("from_environment: staging", "from_environment: production"), "to another environment"),
+        (("    environment: production\n", ""), "names the environment it releases to"),
+        (
+            ("    when: manual", "    image_job: x"),
+            "jobs.promote.image_job: only a deploy job (kind: deploy) takes this key",
+        ),
+        (("    when: manual", "    image: x:1"), "releases what from_environment runs, no image"),
+        (
+            (
+                "    kind: promote\n    from_environment: staging",
+                "    script: [x]\n    from_environment: a",
+            ),
+            "from_environment: only a promote job (kind: promote) takes this key",
+        ),
+    ],
+)
+def test_promote_job_mistakes(change: tuple[str, str], expected: str) -> None:
+    text = PROMOTING.replace(*change)
+    assert any(expected in problem for problem in problems(text)), problems(text)
+
+
+def test_a_key_of_two_kinds_names_both() -> None:
+    text = PROMOTING.replace("    kind: promote\n", "    image: i\n    script: [x]\n")
+    text = text.replace("from_environment: staging", "release: {batches: 1}")
+    assert any(
+        "release: only a deploy job (kind: deploy) or a promote job (kind: promote) takes"
+        in problem
+        for problem in problems(text)
+    ), problems(text)
