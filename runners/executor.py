@@ -120,6 +120,7 @@ class DockerExecutor:
         owner: ContainerOwner,
         after_script: Callable[[Container, ExecutionResult], None] | None = None,
         spare_images: int = 0,
+        runner_alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self.client = client
         self.owner = owner
@@ -128,6 +129,9 @@ class DockerExecutor:
         # (runners.caches).
         self.after_script = after_script
         self.spares = Spares(client, owner, spare_images)
+        # Whether the runner this executor works for still runs: a job process outlives
+        # a runner killed outright, and must then leave no spare behind it.
+        self.runner_alive = runner_alive
         self._ran: list[Container] = []  # removed by close()
         self._next_spare: tuple[str, str] | None = None  # image and its id, for close()
 
@@ -165,15 +169,17 @@ class DockerExecutor:
 
     def close(self) -> None:
         """Remove the containers of the jobs run, then start a spare of the last job's
-        image. Neither changes a result already reported, so a failure is logged, and
-        what stays is removed before the runner's next job."""
+        image, while the runner runs. Neither changes a result already reported, so a
+        failure is logged, and what stays is removed before the runner's next job."""
         ran, self._ran = self._ran, []
         next_spare, self._next_spare = self._next_spare, None
         try:
             for container in ran:
                 self._remove(str(container.id))
-            if next_spare is not None:
+            if next_spare is not None and self.runner_alive():
                 self.spares.make(*next_spare)
+                if not self.runner_alive():  # it died meanwhile: nobody would remove them
+                    self.spares.remove_all()
         except (ExternalError, docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
             log.warning("after the job: %s", exc)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -34,6 +36,7 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Execute one job and report it; RQ's record of it keeps the summary."""
     settings = RunnerSettings.from_env()
     task = JobTask.from_json(payload)
+    worker = os.getppid()  # the runner's worker, which forked this process
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The source is fetched from the start: while the engine is asked, the job
         # claimed and its container taken (or created and started).
@@ -53,7 +56,9 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
                 secrets = server.start(task.job_id, settings.name)
                 if secrets is None:
                     return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
-                result = _run_and_report(settings, task, secrets, server, client, source)
+                result = _run_and_report(
+                    settings, task, secrets, server, client, source, lambda: os.getppid() == worker
+                )
         finally:
             client.close()
     return {
@@ -71,6 +76,7 @@ def _run_and_report(
     server: ServerClient,
     client: docker.DockerClient,
     source: Future[bytes] | None,
+    runner_alive: Callable[[], bool],
 ) -> ExecutionResult:
     """Run the claimed job, report its log and result, then let its container go."""
     canceled = threading.Event()
@@ -83,7 +89,9 @@ def _run_and_report(
         JobCaches.of_task(settings.cache_store(), task, shipper.write_text) if scripted else None
     )
     after_script = caches.save if caches is not None else None
-    with DockerExecutor(client, settings.owner, after_script, settings.spare_images) as executor:
+    with DockerExecutor(
+        client, settings.owner, after_script, settings.spare_images, runner_alive
+    ) as executor:
         # Closed once the result is reported: the container is removed, and the next
         # job's spare started, after the report, since the pusher waits for the result.
         try:

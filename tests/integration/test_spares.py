@@ -244,3 +244,31 @@ def test_no_spare_is_kept_when_the_runner_keeps_none(
     result, _, _ = run_job(executor, job(busybox, 1, "true"))
     assert result.succeeded
     assert list_owned(docker_client, owner) == []
+
+
+def test_a_job_whose_runner_died_leaves_no_spare(
+    docker_client: docker.DockerClient, busybox: str, owner: ContainerOwner
+) -> None:
+    """A job's process outlives a runner killed outright (kill -9): nobody would take
+    or remove a spare it made then."""
+    alive = True
+    executor = DockerExecutor(docker_client, owner, spare_images=1, runner_alive=lambda: alive)
+    run_job(executor, job(busybox, 1, "true"))
+    (spare,) = spares_of(docker_client, owner)
+    alive = False
+    result, _, seen = run_job(executor, job(busybox, 2, "true"))
+    assert result.succeeded
+    assert seen["Id"] == spare.id
+    assert list_owned(docker_client, owner) == []
+
+
+def test_a_spare_made_as_the_runner_died_is_removed(
+    docker_client: docker.DockerClient, busybox: str, owner: ContainerOwner
+) -> None:
+    answers = iter([True, False])  # alive when the spare is started, dead once it runs
+    executor = DockerExecutor(
+        docker_client, owner, spare_images=1, runner_alive=lambda: next(answers)
+    )
+    result, _, _ = run_job(executor, job(busybox, 1, "true"))
+    assert result.succeeded
+    assert list_owned(docker_client, owner) == []

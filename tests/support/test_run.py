@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 import docker
+import docker.errors
 
 from runners.job_containers import JOB_PREFIX, LABEL_INSTALLATION, LABEL_RUNNER
 
@@ -35,6 +36,18 @@ def job_containers(job_id: int) -> dict[str, str | list[str] | bool]:
 def remove_job_containers(client: docker.DockerClient) -> None:
     """Remove every job container of this run, running or not, and every runner's
     pre-started containers."""
-    mine = [LABEL_RUNNER, f"{LABEL}={RUN_ID}"]
-    for container in client.containers.list(all=True, filters={"label": mine}):
-        container.remove(force=True)
+    remove_containers(client, [LABEL_RUNNER, f"{LABEL}={RUN_ID}"])
+
+
+def remove_containers(client: docker.DockerClient, labels: list[str]) -> None:
+    """Remove the containers carrying all ``labels``, also when something else removes
+    them at the same time: a job's process outlives a runner killed outright, and
+    removes its container (or its spare) itself once the job ends."""
+    for container in client.containers.list(all=True, filters={"label": labels}, sparse=True):
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc.explanation):
+                raise
