@@ -22,7 +22,8 @@ only place where the next job's process finds what the last one left.
   another image (rebuilt under the same tag): :meth:`Spares.stale`, called by the
   reaper before each job;
 - removed when the runner stops, and all of them when a runner of that name starts
-  (a spare of an earlier run may run an older runner's command).
+  (a spare of an earlier run may run an older runner's command); a job's process
+  that outlived a runner killed outright makes none (``DockerExecutor.close``).
 """
 
 from __future__ import annotations
