@@ -43,7 +43,7 @@ import docker.errors
 import httpx
 
 from runners.base_images import RECIPE_LABEL, ensure_debian
-from runners.executor import LABEL_RUNNER
+from runners.job_containers import LABEL_RUNNER
 from tests.support.git import Repository
 from tests.support.services import Deployment, RedisServer
 

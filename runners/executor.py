@@ -1,10 +1,15 @@
 """Runs one job's script in a container of the job's image.
 
 Lifecycle of a job's container, whatever happens in between:
-create (labelled with the job and the runner) -> attach its stdin -> start -> send
-the workspace, the script and the secrets as one tar stream, which the container
-unpacks with ``tar`` before it runs the script (``runners.job_files``) -> stream its
-output -> wait -> remove.
+take the runner's pre-started container of the image (``runners.spares``: renamed
+to the job's container name), or else create one under that name, attach its stdin
+and start it -> send the workspace, the script and the job's environment with its
+secrets as one tar stream, which the container unpacks with ``tar`` before it runs
+the script (``runners.job_files``) -> stream its output until the container says
+how the script ended (its end mark's lines; else wait for the container's exit) ->
+read the reports -> (the caller reports the result) -> remove -> start the spare for
+the next job of the image. Removal waits for the report (:meth:`DockerExecutor.close`):
+the result is what the pusher waits for, removing the container is not.
 
 Why stdin and not ``put_archive`` or a bind mount: ``put_archive`` costs ~45 ms of
 the engine's per call (it re-executes dockerd to unpack) and made each job ~100 ms
@@ -26,11 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets as secrets_module
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 import docker
 import docker.errors
@@ -42,13 +49,18 @@ from pipelines.errors import ExternalError
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
 from runners.collect import collect
-from runners.job_files import UNPACK_AND_RUN, WORKSPACE, job_tree, render_script
+from runners.job_containers import (
+    ContainerOwner,
+    Listed,
+    create_job_container,
+    job_container_name,
+    list_owned,
+)
+from runners.job_files import job_tree, render_script
+from runners.spares import Spares
 
 log = logging.getLogger(__name__)
 
-LABEL_JOB = "io.shipway.job"
-LABEL_RUNNER = "io.shipway.runner"
-LABEL_INSTALLATION = "io.shipway.installation"
 # The SDK talks to the engine through requests and urllib3: these say that the engine
 # did not answer (or stopped answering mid-stream), not that it refused something.
 ENGINE_UNREACHABLE = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError)
@@ -94,36 +106,40 @@ def _raw_socket(attached: object) -> socket.socket:
     return raw
 
 
-@dataclass(frozen=True)
-class ContainerOwner:
-    """Whose job containers these are: a runner of one installation. Two Shipway
-    installations on one engine (the demo and the tests, say) may name a runner
-    alike; a runner only ever touches containers that carry both its labels."""
-
-    runner: str
-    installation: str
-
-    def labels(self) -> dict[str, str]:
-        return {LABEL_RUNNER: self.runner, LABEL_INSTALLATION: self.installation}
-
-    def label_filters(self) -> list[str]:
-        return [f"{key}={value}" for key, value in self.labels().items()]
-
-
 class DockerExecutor:
-    """Executes jobs on the Docker Engine the client talks to."""
+    """Executes jobs on the Docker Engine the client talks to, one at a time.
+
+    A context manager: the container of a job it ran lives until :meth:`close`, which
+    the caller reaches once it reported the job's result (the other side of the
+    ``with``); ``close`` removes it, then starts the spare of that job's image for the
+    runner's next job (``spare_images``: how many images keep a spare; 0: none)."""
 
     def __init__(
         self,
         client: docker.DockerClient,
         owner: ContainerOwner,
         after_script: Callable[[Container, ExecutionResult], None] | None = None,
+        spare_images: int = 0,
+        runner_alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self.client = client
         self.owner = owner
-        # Called with the stopped container before it is removed, unless the job was
-        # canceled: dependency caches are saved there (runners.caches).
+        # Called with the container once the script ended, before it is removed,
+        # unless the job was canceled: dependency caches are saved there
+        # (runners.caches).
         self.after_script = after_script
+        self.spares = Spares(client, owner, spare_images)
+        # Whether the runner this executor works for still runs: a job process outlives
+        # a runner killed outright, and must then leave no spare behind it.
+        self.runner_alive = runner_alive
+        self._ran: list[Container] = []  # removed by close()
+        self._next_spare: tuple[str, str] | None = None  # image and its id, for close()
+
+    def __enter__(self) -> DockerExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def run(
         self,
@@ -137,20 +153,35 @@ class DockerExecutor:
         """Run the task's script in a workspace made of the tar ``workspace()``
         returns (paths under ``workspace/``); files matching ``collect_globs`` are
         read from the workspace once the script ended (``ExecutionResult.reports``).
-        ``workspace`` is called once the container is starting, so a caller can
-        fetch the source meanwhile; what it raises
-        propagates, after the container is removed. ``secrets`` reach the script as
-        environment variables by way of the stdin stream, never the container's
-        configuration (see ``runners.job_files``).
+        ``workspace`` is called once the container is taken or starting, so a caller
+        can fetch the source meanwhile; what it raises propagates. The job's
+        environment and ``secrets`` reach the script as environment variables by way
+        of the stdin stream, never the container's configuration (see
+        ``runners.job_files``).
 
         Returns when the script ended, timed out or was canceled; the container is
-        removed before this returns (or, when the engine went away, once the next
-        job of this runner starts)."""
+        removed by :meth:`close` (or, when the engine went away, once the next job of
+        this runner starts)."""
         try:
-            self._remove_leftovers()
             return self._run(task, workspace, on_output, cancel, collect_globs, secrets or {})
         except ENGINE_UNREACHABLE as exc:
             return ExecutionResult(None, f"the Docker Engine became unreachable: {exc}")
+
+    def close(self) -> None:
+        """Remove the containers of the jobs run, then start a spare of the last job's
+        image, while the runner runs. Neither changes a result already reported, so a
+        failure is logged, and what stays is removed before the runner's next job."""
+        ran, self._ran = self._ran, []
+        next_spare, self._next_spare = self._next_spare, None
+        try:
+            for container in ran:
+                self._remove(str(container.id))
+            if next_spare is not None and self.runner_alive():
+                self.spares.make(*next_spare)
+                if not self.runner_alive():  # it died meanwhile: nobody would remove them
+                    self.spares.remove_all()
+        except (ExternalError, docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
+            log.warning("after the job: %s", exc)
 
     def _run(
         self,
@@ -161,31 +192,24 @@ class DockerExecutor:
         collect_globs: Sequence[str],
         secrets: Mapping[str, str],
     ) -> ExecutionResult:
-        missing = self._ensure_image(task.image)
-        if missing is not None:
+        image_id, missing = self._ensure_image(task.image)
+        if image_id is None:
             return ExecutionResult(None, missing)
         try:
-            # The low-level call, since only with detach=False does the SDK set
-            # StdinOnce: the container's stdin closes when the runner's does.
-            created = self.client.api.create_container(
-                task.image,
-                entrypoint=["/bin/sh", "-c", UNPACK_AND_RUN],
-                working_dir=WORKSPACE,
-                environment=task.environment(),
-                labels={LABEL_JOB: str(task.job_id), **self.owner.labels()},
-                stdin_open=True,
-                detach=False,
-            )
-            container = self.client.containers.get(created["Id"])
+            container, started = self._container_for(task, image_id)
         except docker.errors.APIError as exc:
             return ExecutionResult(None, f"could not create the container: {exc.explanation}")
+        self._ran.append(container)
+        self._next_spare = (task.image, image_id)
         try:
             script = render_script(task.script)
             attached = container.attach_socket(params={"stdin": 1, "stream": 1})
             stdin = _raw_socket(attached)
             try:
-                container.start()  # ~0.2 s: the source is fetched meanwhile
-                tree = job_tree(workspace(), script, secrets)
+                if not started:
+                    container.start()  # ~0.2 s: the source is fetched meanwhile
+                end_mark = secrets_module.token_hex(16)
+                tree = job_tree(workspace(), script, task.environment(), secrets, end_mark)
                 # A container that ends before reading (no tar, say) breaks the pipe;
                 # its output and exit code, collected below, say why.
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -194,7 +218,7 @@ class DockerExecutor:
             finally:
                 attached.close()
                 stdin.close()
-            result = self._follow(container, task.timeout_seconds, on_output, cancel)
+            result = self._follow(container, task.timeout_seconds, on_output, cancel, end_mark)
             if collect_globs and result.failure_reason != "canceled":
                 result = replace(result, reports=collect(container, list(collect_globs)))
             if self.after_script is not None and result.failure_reason != "canceled":
@@ -205,8 +229,17 @@ class DockerExecutor:
         except (docker.errors.APIError, OSError) as exc:
             reason = exc.explanation if isinstance(exc, docker.errors.APIError) else str(exc)
             return ExecutionResult(None, f"docker: {reason}")
-        finally:
-            self._remove(container)
+
+    def _container_for(self, task: JobTask, image_id: str) -> tuple[Container, bool]:
+        """The job's container and whether it runs already: the runner's spare of the
+        image when there is one, else a new one, created (not started) under the
+        job's container name."""
+        live = self._remove_leftovers(task.image, image_id)
+        spare = self.spares.take(live, task.image, image_id, task.job_id)
+        if spare is not None:
+            return spare, True
+        name = job_container_name(self.owner, task.job_id)
+        return create_job_container(self.client, task.image, name, self.owner.labels()), False
 
     def _follow(
         self,
@@ -214,7 +247,11 @@ class DockerExecutor:
         timeout_seconds: int,
         on_output: Callable[[bytes], None],
         cancel: threading.Event,
+        end_mark: str,
     ) -> ExecutionResult:
+        """Stream the output until the script said how it ended (its end mark's line,
+        kept out of the log) or, failing that, the container ended; stop it on cancel
+        or timeout."""
         stopped_because: list[tuple[str, FailureKind | None]] = []
         done = threading.Event()
 
@@ -235,9 +272,9 @@ class DockerExecutor:
         guard = threading.Thread(target=watchdog, name=f"watchdog-{container.short_id}")
         guard.start()
         try:
-            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-                on_output(chunk)
-            exit_code = int(container.wait()["StatusCode"])
+            exit_code = self._stream_output(container, on_output, end_mark)
+            if exit_code is None:  # it never said: killed, say, or no tar in the image
+                exit_code = int(container.wait()["StatusCode"])
         finally:
             done.set()
             guard.join()
@@ -246,49 +283,88 @@ class DockerExecutor:
             return ExecutionResult(exit_code, reason, kind)
         return ExecutionResult(exit_code)
 
-    def _ensure_image(self, image: str) -> str | None:
+    @staticmethod
+    def _stream_output(
+        container: Container, on_output: Callable[[bytes], None], end_mark: str
+    ) -> int | None:
+        """Pass the container's output on until the end mark's lines of both streams
+        arrived (each a line of its own, which a partial last line of the script may
+        precede within the same chunk); the exit code they give, or None when the
+        output ended without them."""
+        unseen = {f"{end_mark} {stream} ".encode() for stream in ("out", "err")}
+        code: int | None = None
+        output = container.logs(stream=True, follow=True, stdout=True, stderr=True)
         try:
-            self.client.images.get(image)
-            return None
+            for chunk in output:
+                for mark in unseen:
+                    before, found, rest = chunk.partition(mark)
+                    said = rest.removesuffix(b"\n")
+                    if found and said.isdigit():
+                        unseen.discard(mark)
+                        code, chunk = int(said), before
+                        break
+                if chunk:
+                    on_output(chunk)
+                if not unseen:
+                    return code
+        finally:
+            # The response, not the stream: the SDK's close() of the stream shuts its
+            # socket but leaves the response's file open (a ResourceWarning), and it
+            # offers no other way to end a stream early.
+            cast(Any, output)._response.close()
+        return None
+
+    def _ensure_image(self, image: str) -> tuple[str | None, str | None]:
+        """The image's id (pulled if missing), or None and why it cannot be had."""
+        try:
+            return self.client.images.get(image).id, None
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as exc:
             raise ExternalError(f"docker engine: {exc.explanation}") from exc
         try:
-            self.client.images.pull(image)
-            return None
+            return self.client.images.pull(image).id, None
         except docker.errors.APIError as exc:
-            return f"image {image} is not on this runner and could not be pulled: {exc.explanation}"
+            reason = f"could not be pulled: {exc.explanation}"
+            return None, f"image {image} is not on this runner and {reason}"
 
-    def _remove_leftovers(self) -> None:
-        """Containers earlier jobs of this runner left, their engine gone before they
-        could be removed. A runner runs one job at a time, so none of them is live."""
-        try:
-            removed = self.reap()
-        except ExternalError as exc:
-            log.warning("containers earlier jobs left stay for now: %s", exc)
-            return
-        if removed:
-            log.warning("removed %d containers earlier jobs left behind", removed)
+    def _remove_leftovers(self, image: str, image_id: str) -> list[Listed]:
+        """Remove what earlier jobs of this runner left (their engine gone before they
+        could be removed; a runner runs one job at a time, so none of them is live) and
+        the spares nothing will take (``Spares.stale``); return the rest."""
+        listed = list_owned(self.client, self.owner)
+        stale = self.spares.stale(listed, image, image_id)
+        for container in stale:
+            try:
+                self._remove(container.id)
+            except ExternalError as exc:
+                log.warning("%s stays for now: %s", container.name, exc)
+        left_by_jobs = sum(1 for container in stale if container.spare_of is None)
+        if left_by_jobs:
+            log.warning("removed %d containers earlier jobs left behind", left_by_jobs)
+        return [container for container in listed if container not in stale]
 
-    def _remove(self, container: Container) -> None:
+    def _remove(self, container_id: str) -> None:
         try:
-            container.remove(force=True, v=True)
+            self.client.api.remove_container(container_id, force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            raise ExternalError(f"could not remove container {container.short_id}") from exc
+            raise ExternalError(f"could not remove container {container_id[:12]}") from exc
         except ENGINE_UNREACHABLE as exc:
             # Nothing to wait for here: the next job's start removes it (reap).
-            log.warning("container %s stays for now: %s", container.short_id, exc)
+            log.warning("container %s stays for now: %s", container_id[:12], exc)
 
     def reap(self, job_id: int | None = None) -> int:
-        """Remove containers a previous life of this runner left behind (or those of
-        one job, whose process died)."""
-        labels = self.owner.label_filters()
-        if job_id is not None:
-            labels.append(f"{LABEL_JOB}={job_id}")
-        leftovers = self.client.containers.list(all=True, filters={"label": labels})
+        """Remove every container a previous life of this runner left behind, spares
+        included (or the container of one job, whose process died: made for it or a
+        spare it took, found by its name either way)."""
+        name = None if job_id is None else job_container_name(self.owner, job_id)
+        leftovers = list_owned(self.client, self.owner, name)
         for container in leftovers:
-            self._remove(container)
+            self._remove(container.id)
         return len(leftovers)
+
+    def remove_spares(self) -> int:
+        """Remove the runner's spares (the runner stops); how many there were."""
+        return self.spares.remove_all()

@@ -19,11 +19,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import replace
 
-import docker
-
 from pipelines.model import JobTask
 from pipelines.status import FailureKind
-from runners.executor import ContainerOwner, DockerExecutor, ExecutionResult
+from runners.executor import DockerExecutor, ExecutionResult
 from runners.reporting import LogShipper, ServerClient
 from runners.sonarqube import SonarQube, read_report_task
 
@@ -57,8 +55,7 @@ def sonar_settings(task: JobTask, secrets: Mapping[str, str]) -> tuple[str, str]
 
 
 def run_sonar_scan(
-    client: docker.DockerClient,
-    owner: ContainerOwner,
+    executor: DockerExecutor,
     task: JobTask,
     secrets: Mapping[str, str],
     workspace: bytes,
@@ -77,7 +74,7 @@ def run_sonar_scan(
         f"pysonar --sonar-project-key {shlex.quote(key)} "
         f"--sonar-scanner-metadata-filepath {OUTPUT}/report-task.txt",
     )
-    result = DockerExecutor(client, owner).run(
+    result = executor.run(
         replace(task, script=script),
         lambda: workspace,
         shipper.write,
@@ -106,8 +103,7 @@ def run_sonar_scan(
 
 
 def run_scan(
-    client: docker.DockerClient,
-    owner: ContainerOwner,
+    executor: DockerExecutor,
     task: JobTask,
     secrets: Mapping[str, str],
     workspace: bytes,
@@ -118,9 +114,7 @@ def run_scan(
     sonar = sonar_settings(task, secrets)
     if sonar is not None:
         host, token = sonar
-        return run_sonar_scan(
-            client, owner, task, secrets, workspace, shipper, canceled, host, token
-        )
+        return run_sonar_scan(executor, task, secrets, workspace, shipper, canceled, host, token)
     settings = task.settings or {}
     analysers = list(settings.get("analysers") or fitting_analysers(workspace))
     if not analysers:
@@ -131,7 +125,7 @@ def run_scan(
         )
     shipper.write_text(f"Scanning with {', '.join(analysers)} in {task.image}\n")
     script = scan_script(analysers, list(settings.get("paths") or []))
-    result = DockerExecutor(client, owner).run(
+    result = executor.run(
         replace(task, script=script),
         lambda: workspace,
         shipper.write,

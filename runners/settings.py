@@ -11,9 +11,10 @@ from pathlib import Path
 
 from pipelines.errors import InvalidInput
 from runners.cache_store import DEFAULT_MAX_BYTES, DEFAULT_TOTAL_BYTES, CacheStore
-from runners.executor import ContainerOwner
+from runners.job_containers import ContainerOwner
 from runners.outages import DEFAULT_OUTAGE_PATIENCE_SECONDS
 from runners.reporting import DEFAULT_PATIENCE_SECONDS, ServerClient
+from runners.spares import DEFAULT_SPARE_IMAGES
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 
@@ -46,6 +47,9 @@ class RunnerSettings:
     # on this runner before the least recently used are removed.
     cache_max_bytes: int = DEFAULT_MAX_BYTES
     caches_total_bytes: int = DEFAULT_TOTAL_BYTES
+    # How many images the runner keeps a pre-started container of, for its next job
+    # of each (``runners.spares``): the images its latest jobs used. 0: none.
+    spare_images: int = DEFAULT_SPARE_IMAGES
 
     @property
     def owner(self) -> ContainerOwner:
@@ -80,6 +84,7 @@ class RunnerSettings:
             ),
             cache_max_bytes=_megabytes(env, "SHIPWAY_CACHE_MAX_MB", DEFAULT_MAX_BYTES),
             caches_total_bytes=_megabytes(env, "SHIPWAY_CACHES_TOTAL_MB", DEFAULT_TOTAL_BYTES),
+            spare_images=_count(env, "SHIPWAY_SPARE_IMAGES", DEFAULT_SPARE_IMAGES),
         )
 
     def server_client(self) -> ServerClient:
@@ -109,6 +114,15 @@ def _whole_number(env: Mapping[str, str], key: str, default: int, unit: str) -> 
     if value <= 0:
         raise InvalidInput(f"{key} must be above 0", key)
     return value
+
+
+def _count(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidInput(f"{key} must be a whole number, 0 or more, not {raw!r}", key)
+    return int(raw)
 
 
 def installation_of(state_folder: Path) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import docker
@@ -18,8 +20,8 @@ from pipelines.status import FailureKind
 from runners.caches import JobCaches
 from runners.deploy.docker_engine import DockerEngineDeployer
 from runners.discovery.traffic import EtcdTraffic, bridge_gateway
-from runners.engine import ping_engine
-from runners.executor import DockerExecutor, ExecutionResult, docker_client
+from runners.engine import engine_client, ping_engine
+from runners.executor import DockerExecutor, ExecutionResult
 from runners.git_mirror import GitMirrors
 from runners.images import ImageBuilder
 from runners.reporting import LogShipper, ServerClient
@@ -34,34 +36,31 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     """Execute one job and report it; RQ's record of it keeps the summary."""
     settings = RunnerSettings.from_env()
     task = JobTask.from_json(payload)
-    away = _engine_away()
-    if away is not None:
-        log.warning("job %s left pending: %s", task.job_id, away)
-        return {"job_id": task.job_id, "executed": False, "reason": away}
-    with settings.server_client() as server:
-        secrets = server.start(task.job_id, settings.name)
-        if secrets is None:
-            return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
-        canceled = threading.Event()
-        shipper = LogShipper(server, task.job_id, canceled, secrets=secrets.values())
-        # Secrets reach the job's script as environment variables, by way of its
-        # container's stdin (runners.job_files); the task in the queue never holds
-        # them, and neither does the container's configuration.
+    worker = os.getppid()  # the runner's worker, which forked this process
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The source is fetched from the start: while the engine is asked, the job
+        # claimed and its container taken (or created and started).
+        source = None
+        if task.kind != "image":
+            mirrors = GitMirrors(settings.cache_dir / "mirrors")
+            source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
         try:
-            if task.kind == "image":
-                result = _build_image(settings, task, shipper, canceled, server)
-            elif task.kind == "scan":
-                result = _scan(settings, task, secrets, shipper, canceled, server)
-            else:
-                result = _execute(settings, task, secrets, shipper, canceled)
-                result = _upload_reports(task, result, shipper, server)
-            _say_result(shipper, result)
+            # Asked before anything is claimed: unclaimed, the job (or batch) waits and
+            # the server queues it again (see ``runners.engine``).
+            client = engine_client()
+        except ExternalError as exc:
+            log.warning("job %s left pending: %s", task.job_id, exc)
+            return {"job_id": task.job_id, "executed": False, "reason": str(exc)}
+        try:
+            with settings.server_client() as server:
+                secrets = server.start(task.job_id, settings.name)
+                if secrets is None:
+                    return {"job_id": task.job_id, "executed": False, "reason": "no longer pending"}
+                result = _run_and_report(
+                    settings, task, secrets, server, client, source, lambda: os.getppid() == worker
+                )
         finally:
-            shipper.close()
-        failure = result.failure.value if result.failure is not None else None
-        server.finish(
-            task.job_id, result.succeeded, result.exit_code, result.failure_reason, failure
-        )
+            client.close()
     return {
         "job_id": task.job_id,
         "executed": True,
@@ -70,11 +69,55 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _run_and_report(
+    settings: RunnerSettings,
+    task: JobTask,
+    secrets: dict[str, str],
+    server: ServerClient,
+    client: docker.DockerClient,
+    source: Future[bytes] | None,
+    runner_alive: Callable[[], bool],
+) -> ExecutionResult:
+    """Run the claimed job, report its log and result, then let its container go."""
+    canceled = threading.Event()
+    shipper = LogShipper(server, task.job_id, canceled, secrets=secrets.values())
+    # Secrets reach the job's script as environment variables, by way of its
+    # container's stdin (runners.job_files); the task in the queue never holds them,
+    # and neither does the container's configuration.
+    scripted = source is not None and task.kind not in ("image", "scan")
+    caches = (
+        JobCaches.of_task(settings.cache_store(), task, shipper.write_text) if scripted else None
+    )
+    after_script = caches.save if caches is not None else None
+    with DockerExecutor(
+        client, settings.owner, after_script, settings.spare_images, runner_alive
+    ) as executor:
+        # Closed once the result is reported: the container is removed, and the next
+        # job's spare started, after the report, since the pusher waits for the result.
+        try:
+            if source is None:  # an image job, which reads the commit's folders itself
+                result = _build_image(settings, task, shipper, canceled, server, client)
+            elif task.kind == "scan":
+                result = _scan(settings, task, secrets, shipper, canceled, server, executor, source)
+            else:
+                result = _execute(
+                    settings, task, secrets, shipper, canceled, executor, source, caches
+                )
+                result = _upload_reports(task, result, shipper, server)
+            _say_result(shipper, result)
+        finally:
+            shipper.close()
+        failure = result.failure.value if result.failure is not None else None
+        server.finish(
+            task.job_id, result.succeeded, result.exit_code, result.failure_reason, failure
+        )
+    return result
+
+
 def _engine_away() -> str | None:
-    """Why the Docker Engine cannot take a job now, or None. Asked before a task
-    claims anything: unclaimed, its job (or batch) waits and the server queues it
-    again, and the worker takes no task until the engine answers (see
-    ``runners.engine``)."""
+    """Why the Docker Engine cannot take a release batch now, or None. Asked before a
+    batch is claimed: unclaimed, it waits and the server hands it out again, and the
+    worker takes no task until the engine answers (see ``runners.engine``)."""
     try:
         ping_engine()
     except ExternalError as exc:
@@ -88,32 +131,26 @@ def _execute(
     secrets: dict[str, str],
     shipper: LogShipper,
     canceled: threading.Event,
+    executor: DockerExecutor,
+    source: Future[bytes],
+    caches: JobCaches | None,
 ) -> ExecutionResult:
     say = shipper.write_text
     say(f"Running on {settings.name}\n")
     say(f"Fetching {task.sha[:12]} of {task.project}; executing in {task.image}\n")
-    mirrors = GitMirrors(settings.cache_dir / "mirrors")
-    caches = JobCaches.of_task(settings.cache_store(), task, say)
+
+    def workspace() -> bytes:
+        tree = source.result()
+        return caches.restore(tree) if caches is not None else tree
+
     try:
-        # The source is fetched while the container is created and starts.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            source = pool.submit(mirrors.archive, task.clone_url, task.sha, "workspace/")
-
-            def workspace() -> bytes:
-                tree = source.result()
-                return caches.restore(tree) if caches is not None else tree
-
-            client = docker_client()
-            try:
-                after_script = caches.save if caches is not None else None
-                executor = DockerExecutor(client, settings.owner, after_script)
-                result = executor.run(
-                    task, workspace, shipper.write, canceled, junit_globs(task), secrets
-                )
-            finally:
-                client.close()
+        result = executor.run(task, workspace, shipper.write, canceled, junit_globs(task), secrets)
     except (ShipwayError, docker.errors.DockerException) as exc:
-        result = ExecutionResult(None, str(exc))
+        return ExecutionResult(None, str(exc))
+    # Said before the report, which waits for a server that may be away: its container
+    # stays until the report is done.
+    ended = f"exit code {result.exit_code}" if result.exit_code is not None else "no exit code"
+    log.info("job %s: its script ended (%s) and all its output was read", task.job_id, ended)
     return result
 
 
@@ -123,25 +160,22 @@ def _build_image(
     shipper: LogShipper,
     canceled: threading.Event,
     server: ServerClient,
+    client: docker.DockerClient,
 ) -> ExecutionResult:
     shipper.write_text(f"Running on {settings.name}\n")
     shipper.write_text(f"Building the image of {task.project} at {task.sha[:12]}\n")
     mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
-        client = docker_client()
-        try:
-            builder = ImageBuilder(
-                client,
-                settings.registry,
-                shipper.write_text,
-                canceled,
-                settings.outage_patience_seconds,
-            )
-            result, image = builder.run(
-                task, lambda folder: mirrors.archive(task.clone_url, task.sha, "", folder)
-            )
-        finally:
-            client.close()
+        builder = ImageBuilder(
+            client,
+            settings.registry,
+            shipper.write_text,
+            canceled,
+            settings.outage_patience_seconds,
+        )
+        result, image = builder.run(
+            task, lambda folder: mirrors.archive(task.clone_url, task.sha, "", folder)
+        )
         if image is not None:
             server.report_image(task.job_id, image.to_json())
     except (ShipwayError, docker.errors.DockerException) as exc:
@@ -156,18 +190,13 @@ def _scan(
     shipper: LogShipper,
     canceled: threading.Event,
     server: ServerClient,
+    executor: DockerExecutor,
+    source: Future[bytes],
 ) -> ExecutionResult:
     shipper.write_text(f"Running on {settings.name}\n")
-    mirrors = GitMirrors(settings.cache_dir / "mirrors")
     try:
-        workspace = mirrors.archive(task.clone_url, task.sha, "workspace/")
-        client = docker_client()
-        try:
-            return run_scan(
-                client, settings.owner, task, secrets, workspace, shipper, canceled, server
-            )
-        finally:
-            client.close()
+        workspace = source.result()
+        return run_scan(executor, task, secrets, workspace, shipper, canceled, server)
     except (ShipwayError, docker.errors.DockerException) as exc:
         return ExecutionResult(None, str(exc))
 

@@ -14,6 +14,7 @@ server's quick questions, such as an instance's logs, while a job runs (see
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -25,7 +26,7 @@ from rq.job import Job as RqJob
 import runners.tasks  # noqa: F401  (imported before forking: children start warm)
 from pipelines.errors import ExternalError
 from pipelines.model import job_id_of
-from runners.engine import engine_watch
+from runners.engine import engine_watch, ping_engine
 from runners.executor import ENGINE_UNREACHABLE, DockerExecutor, docker_client
 from runners.heartbeat import Heartbeat
 from runners.operations import OperationsListener
@@ -83,8 +84,11 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
             return False
         _remove_leftovers(settings)
         warm_up()  # made once here, inherited by every job's forked process
+        with contextlib.suppress(ExternalError):
+            ping_engine()  # and the engine's API version (runners.engine), likewise
         return supervisor.serve(burst=burst)
     finally:
+        _remove_spares(settings)
         operations.stop()
         heartbeat.stop()
         engine.stop()
@@ -92,7 +96,8 @@ def run_worker(settings: RunnerSettings, queues: list[str], burst: bool = False)
 
 
 def _remove_leftovers(settings: RunnerSettings) -> None:
-    """The containers an earlier run of this runner left (killed mid-job, say)."""
+    """The containers an earlier run of this runner left (killed mid-job, say), its
+    spares included: one may run an older runner's command."""
     try:
         client = docker_client()
         try:
@@ -105,3 +110,19 @@ def _remove_leftovers(settings: RunnerSettings) -> None:
         return
     if reaped:
         log.warning("removed %d containers left by an earlier run of %s", reaped, settings.name)
+
+
+def _remove_spares(settings: RunnerSettings) -> None:
+    """The runner's pre-started containers, as it stops (no job runs then: a warm stop
+    waited for it, a cold one killed it and removed its container)."""
+    try:
+        client = docker_client()
+        try:
+            removed = DockerExecutor(client, settings.owner).remove_spares()
+        finally:
+            client.close()
+    except (ExternalError, docker.errors.DockerException, *ENGINE_UNREACHABLE) as exc:
+        log.warning("the spares of %s stay until it starts again: %s", settings.name, exc)
+        return
+    if removed:
+        log.info("removed %d pre-started containers of %s", removed, settings.name)

@@ -17,7 +17,7 @@ import redis
 import sqlalchemy as sa
 
 from runners.base_images import ensure_busybox
-from runners.executor import ContainerOwner
+from runners.job_containers import ContainerOwner
 from runners.tool_images import ensure_scanners
 from server.store import Store
 from tests.support.etcd import EtcdServer, running_etcd
@@ -31,7 +31,7 @@ from tests.support.services import (
     RegistryServer,
     ShipwayProcess,
 )
-from tests.support.test_run import RUN_ID, unique_name
+from tests.support.test_run import RUN_ID, remove_containers, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -154,9 +154,7 @@ def server(deployment: Deployment) -> Iterator[ShipwayProcess]:
 
 def remove_runner_containers(client: docker.DockerClient, runner: str) -> None:
     """The job containers a runner of this test run left (none, when all went well)."""
-    labels = ContainerOwner(runner, RUN_ID).label_filters()
-    for container in client.containers.list(all=True, filters={"label": labels}):
-        container.remove(force=True)
+    remove_containers(client, ContainerOwner(runner, RUN_ID).label_filters())
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from runners.base_images import ensure_busybox
-from runners.executor import ContainerOwner
+from runners.job_containers import JOB_PREFIX, ContainerOwner
 from tests.e2e.pipeline_helpers import wait_for_job
 from tests.e2e.test_dependency_outages import held_job, problem_of, runs_the_next_pipeline
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
@@ -86,11 +86,13 @@ def attempts(deployment: Deployment, pipeline_id: int, name: str) -> list[dict[s
 
 
 def left_behind(own_engine: DockerEngine, runner_name: str) -> list[str]:
-    """The runner's job containers still on the engine."""
+    """The runner's job containers still on the engine (its spare for the next job,
+    made as the last one ended, is none of them)."""
     engine = own_engine.client()
     try:
         labels: dict[str, str | list[str] | bool] = {
-            "label": ContainerOwner(runner_name, RUN_ID).label_filters()
+            "label": ContainerOwner(runner_name, RUN_ID).label_filters(),
+            "name": f"^/{JOB_PREFIX}",
         }
         return [
             container.name or "" for container in engine.containers.list(all=True, filters=labels)

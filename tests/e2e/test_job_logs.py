@@ -17,7 +17,6 @@ from tests.e2e.test_durability import let_go
 from tests.e2e.test_push_to_pipeline import SECRET, finished, job_log, pushed_pipeline
 from tests.support.git import Repository
 from tests.support.services import Deployment, wait_until
-from tests.support.test_run import job_containers
 
 pytestmark = pytest.mark.docker
 
@@ -39,7 +38,7 @@ def test_a_burst_larger_than_one_append_is_stored_whole(
     docker_client: docker.DockerClient,
 ) -> None:
     server = processes.server()
-    processes.runner(runner_name)
+    runner = processes.runner(runner_name)
     deployment.add_project("app", repository.bare, "team/app", SECRET)
     script = f"[echo ready, '{UNTIL_LET_GO}', \"{BURST}\"]"
     repository.commit({".shipway.yml": f"image: {busybox}\njobs:\n  loud: {{script: {script}}}\n"})
@@ -47,13 +46,10 @@ def test_a_burst_larger_than_one_append_is_stored_whole(
     job = wait_for_job(deployment, pipeline_id, "loud", "running", timeout=120)
     server.kill()
     let_go(docker_client, job["id"])
-    # Its container is removed once the runner has read all it printed.
-    gone = job_containers(job["id"])
-    wait_until(
-        lambda: not docker_client.containers.list(all=True, filters=gone),
-        120,
-        "the job's container removed",
-    )
+    # The runner says so once it has read all the job printed (its container stays
+    # until the result is reported).
+    said = f"job {job['id']}: its script ended (exit code 0) and all its output was read"
+    wait_until(lambda: said in runner.log(), 120, "the runner reading all the job printed")
     processes.server()
     pipeline = finished(deployment, pipeline_id, timeout=180)
     assert pipeline["status"] == "success", pipeline

@@ -15,7 +15,8 @@ import pytest
 from pipelines.model import GitRef, JobTask, RefKind
 from runners.cache_store import CacheStore
 from runners.caches import JobCaches
-from runners.executor import ContainerOwner, DockerExecutor, ExecutionResult
+from runners.executor import DockerExecutor, ExecutionResult
+from runners.job_containers import ContainerOwner
 from tests.integration.test_executor import leftovers, workspace
 
 pytestmark = pytest.mark.docker
@@ -54,8 +55,10 @@ def run_with_caches(
     caches = JobCaches.of_task(store, job, lambda text: output.append(text.encode()))
     assert caches is not None
     tree = workspace(files or {"README": "read me\n"})
-    executor = DockerExecutor(client, owner, caches.save)
-    result = executor.run(job, lambda: caches.restore(tree), output.append, threading.Event(), ())
+    with DockerExecutor(client, owner, caches.save) as executor:
+        result = executor.run(
+            job, lambda: caches.restore(tree), output.append, threading.Event(), ()
+        )
     return result, b"".join(output).decode()
 
 
@@ -197,13 +200,24 @@ def test_two_jobs_saving_one_key_at_once_leave_one_whole_cache(
     store = CacheStore(tmp_path / "caches")
     caches = [cache(["out"], key="k")]
 
+    # Two runners on one host, as a runner runs one job at a time: each removes what
+    # it finds of its own before a job, and names a job's container after the job.
+    runners = {
+        letter: ContainerOwner(f"{owner.runner}-{letter}", owner.installation) for letter in "ab"
+    }
+
     def job(letter: str) -> ExecutionResult:
         script = f"mkdir out; for i in $(seq 200); do echo {letter} > out/$i; done"
-        result, _ = run_with_caches(docker_client, owner, store, task(busybox, caches, script))
+        job_task = task(busybox, caches, script)
+        result, _ = run_with_caches(docker_client, runners[letter], store, job_task)
         return result
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(job, "ab"))
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(job, "ab"))
+    finally:
+        for runner in runners.values():
+            DockerExecutor(docker_client, runner).reap()
     assert all(result.succeeded for result in results)
     with tarfile.open(store.path("app", "k")) as archive:
         contents = {

@@ -13,7 +13,8 @@ from docker.models.containers import Container
 
 from pipelines.model import GitRef, JobTask, RefKind
 from pipelines.status import FailureKind
-from runners.executor import LABEL_RUNNER, ContainerOwner, DockerExecutor, ExecutionResult
+from runners.executor import DockerExecutor, ExecutionResult
+from runners.job_containers import LABEL_RUNNER, ContainerOwner
 
 pytestmark = pytest.mark.docker
 
@@ -51,11 +52,14 @@ def run(
     cancel: threading.Event | None = None,
     collect_globs: tuple[str, ...] | list[str] = (),
 ) -> tuple[ExecutionResult, str]:
+    """Run the job as a task does, closing the executor after (where a task reports
+    the result first)."""
     output: list[bytes] = []
     tree = workspace({"README": "read me\n"})
-    result = executor.run(
-        job, lambda: tree, output.append, cancel or threading.Event(), collect_globs
-    )
+    with executor:
+        result = executor.run(
+            job, lambda: tree, output.append, cancel or threading.Event(), collect_globs
+        )
     return result, b"".join(output).decode()
 
 
@@ -184,3 +188,30 @@ def test_reports_are_collected_before_the_container_goes(
     if "top.xml" in expected:
         assert result.reports["top.xml"] == b"<t/>\n"
     assert leftovers(docker_client, runner_name) == []
+
+
+def test_the_whole_output_of_both_streams_arrives_before_the_result(
+    docker_client: docker.DockerClient, busybox: str, owner: ContainerOwner
+) -> None:
+    """The result comes from the lines the container prints once the script ended
+    (``runners.job_files.UNPACK_AND_RUN``), not from the engine's exit: what the
+    script printed last on each stream, even unfinished lines, is in the log, and a
+    line that looks like those lines is only output."""
+    result, log = run(
+        DockerExecutor(docker_client, owner),
+        task(
+            busybox,
+            "seq 1 2000",
+            "seq 1 2000 >&2",
+            "echo 0123456789abcdef0123456789abcdef out 0",
+            "printf 'no newline on stdout'",
+            "printf 'no newline on stderr' >&2",
+            "exit 5",
+        ),
+    )
+    assert result.exit_code == 5
+    assert result.failure is FailureKind.SCRIPT_FAILURE
+    assert log.count("\n2000\n") == 2
+    assert "0123456789abcdef0123456789abcdef out 0\n" in log
+    assert "no newline on stdout" in log
+    assert "no newline on stderr" in log

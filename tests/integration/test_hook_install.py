@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,10 @@ def test_the_hook_and_its_settings(bare: Path) -> None:
         "shipway.url": "http://ci:8080/webhooks/gitlab",
         "shipway.project": "team/app",
         "shipway.secret": "s3cret",
+        # What the hook would derive from the URL, written once instead of each push.
+        "shipway.webhookuuid": str(
+            uuid.uuid5(uuid.NAMESPACE_URL, "http://ci:8080/webhooks/gitlab")
+        ),
     }  # no patience: the hook's default (60 s)
     assert install(bare, "--patience", "90", "--project-name", "app") == 0
     assert config(bare)["shipway.patience"] == "90"
